@@ -1,0 +1,715 @@
+/*
+ * append.c: defendable.append_receipt(), the per-organization head, and the triggers that
+ * keep the ledger tables append-only.
+ *
+ * Concurrency design (docs/architecture.md, "The head"):
+ *
+ * - Appends to one organization serialize on a transaction-level lock whose tag is derived
+ *   from the organization's UUID. It is taken under the top-level transaction's resource
+ *   owner, so a subtransaction that aborts (a PL/pgSQL exception block) cannot release it
+ *   while the transaction still believes it holds the org. Different orgs take different
+ *   locks and never wait for each other.
+ *
+ * - The head (seq and hash of the last receipt, table defendable.heads) is read once per
+ *   organization and transaction, then kept in a backend-local cache for the rest of the
+ *   transaction. It is written back once, at commit, by a deferred constraint trigger. A
+ *   transaction that appends 100,000 receipts therefore updates the head row once instead of
+ *   100,000 times: updating one row repeatedly inside a transaction lengthens the chain of row
+ *   versions that every later lookup walks, which makes bulk appends quadratic.
+ *
+ * - When a subtransaction aborts, the cache is dropped; the next append re-reads the last
+ *   receipt, which then reflects exactly the appends that survived.
+ */
+#include "dfd_pg.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+
+/* advisory lock class of our org locks; user advisory locks use 1 and 2 */
+#define DFD_LOCK_CLASS 0x6466
+
+typedef struct org_head {
+    pg_uuid_t org; /* hash key */
+    int64 seq;
+    uint8 hash[DFD_SHA256_LEN];
+    TimestampTz ts;
+    bool needs_touch; /* the deferred head flush is not queued for the appends since */
+} org_head;
+
+/* Heads of the orgs this transaction appended to; lives in TopTransactionContext. */
+static HTAB *org_heads = NULL;
+
+/* Saved plans, prepared once per backend. */
+static SPIPlanPtr plan_head, plan_last, plan_touch, plan_insert_receipt, plan_insert_disclosure,
+    plan_flush;
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+    /* the table's memory goes with TopTransactionContext; forget the pointer */
+    org_heads = NULL;
+    dfd_internal_writes = 0;
+}
+
+static void
+subxact_callback(SubXactEvent event, SubTransactionId my, SubTransactionId parent, void *arg)
+{
+    if (event == SUBXACT_EVENT_ABORT_SUB) {
+        /* the aborted subtransaction may have appended: re-read heads from the table */
+        if (org_heads != NULL)
+            hash_destroy(org_heads);
+        org_heads = NULL;
+        dfd_internal_writes = 0;
+    }
+}
+
+void
+dfd_append_init(void)
+{
+    RegisterXactCallback(xact_callback, NULL);
+    RegisterSubXactCallback(subxact_callback, NULL);
+}
+
+static SPIPlanPtr
+prepare(const char *sql, int nargs, Oid *types)
+{
+    SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
+
+    if (plan == NULL)
+        elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+    if (SPI_keepplan(plan) != 0)
+        elog(ERROR, "SPI_keepplan failed");
+    return plan;
+}
+
+/*
+ * Operators are written OPERATOR(pg_catalog.=) so that nothing on the caller's search_path
+ * (the flush trigger runs at commit, under whatever path is set then) can stand in for them.
+ */
+static void
+prepare_plans(void)
+{
+    Oid uuid1[1] = {UUIDOID};
+    Oid head3[3] = {UUIDOID, INT8OID, BYTEAOID};
+    Oid rec7[7] = {UUIDOID, INT8OID, TIMESTAMPTZOID, TEXTOID, BYTEAOID, JSONBOID, BYTEAOID};
+    Oid dis5[5] = {UUIDOID, INT8OID, JSONBOID, JSONBOID, TEXTARRAYOID};
+
+    if (plan_head != NULL)
+        return;
+    plan_head = prepare("SELECT seq, hash FROM defendable.heads "
+                        "WHERE org_id OPERATOR(pg_catalog.=) $1",
+                        1, uuid1);
+    plan_last = prepare("SELECT seq, hash, ts, xmin FROM defendable.receipts "
+                        "WHERE org_id OPERATOR(pg_catalog.=) $1 ORDER BY seq DESC LIMIT 1",
+                        1, uuid1);
+    /*
+     * The touch rewrites the head with its own value. It queues the deferred flush for this
+     * org, and under REPEATABLE READ it fails at once, with a serialization error, when
+     * another transaction moved the head after this one's snapshot was taken.
+     */
+    plan_touch = prepare("INSERT INTO defendable.heads AS h (org_id, seq, hash) "
+                         "VALUES ($1, $2, $3) ON CONFLICT (org_id) DO UPDATE SET seq = h.seq",
+                         3, head3);
+    plan_insert_receipt =
+        prepare("INSERT INTO defendable.receipts (org_id, seq, ts, kind, prev, fields, hash) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                7, rec7);
+    plan_insert_disclosure = prepare("INSERT INTO defendable.disclosures "
+                                     "(org_id, seq, salts, field_values, public_fields) "
+                                     "VALUES ($1, $2, $3, $4, $5)",
+                                     5, dis5);
+    plan_flush = prepare("UPDATE defendable.heads SET seq = $2, hash = $3 "
+                         "WHERE org_id OPERATOR(pg_catalog.=) $1",
+                         3, head3);
+}
+
+static void
+internal_exec(SPIPlanPtr plan, Datum *values, int expected)
+{
+    int rc;
+
+    dfd_internal_writes++;
+    rc = SPI_execute_plan(plan, values, NULL, false, 0);
+    dfd_internal_writes--;
+    if (rc < 0 || (expected >= 0 && SPI_processed != (uint64)expected))
+        elog(ERROR, "internal write failed: %s (%llu rows)", SPI_result_code_string(rc),
+             (unsigned long long)SPI_processed);
+}
+
+static bytea *
+make_bytea(const uint8 *data, size_t len)
+{
+    bytea *b = palloc(VARHDRSZ + len);
+
+    SET_VARSIZE(b, VARHDRSZ + len);
+    memcpy(VARDATA(b), data, len);
+    return b;
+}
+
+/* Takes the org's append lock for the rest of the top-level transaction. */
+static void
+lock_org(const pg_uuid_t *org)
+{
+    LOCKTAG tag;
+    uint32 w[4], k1, k2;
+    ResourceOwner saved = CurrentResourceOwner;
+
+    /*
+     * Fold the 128-bit UUID into the 64 bits a lock tag offers. Two orgs that fold alike only
+     * share a lock (they would wait for each other); correctness never depends on it.
+     */
+    memcpy(w, org->data, sizeof w);
+    k1 = w[0] ^ w[2];
+    k2 = w[1] ^ w[3];
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, k1, k2, DFD_LOCK_CLASS);
+    CurrentResourceOwner = TopTransactionResourceOwner;
+    PG_TRY();
+    {
+        (void)LockAcquire(&tag, ExclusiveLock, false, false);
+    }
+    PG_FINALLY();
+    {
+        CurrentResourceOwner = saved;
+    }
+    PG_END_TRY();
+}
+
+/*
+ * Finds the org's head for this transaction: from the cache, or by locking the org and
+ * reading its stored head and last receipt, which must agree.
+ */
+static org_head *
+get_head(const pg_uuid_t *org)
+{
+    org_head *entry;
+    bool found;
+    Datum arg[3];
+    bool isnull;
+    int64 head_seq = 0;
+    uint8 head_hash[DFD_SHA256_LEN] = {0};
+
+    if (org_heads == NULL) {
+        HASHCTL ctl;
+
+        ctl.keysize = sizeof(pg_uuid_t);
+        ctl.entrysize = sizeof(org_head);
+        ctl.hcxt = TopTransactionContext;
+        org_heads =
+            hash_create("defendable org heads", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    }
+    entry = hash_search(org_heads, org, HASH_FIND, NULL);
+    if (entry != NULL)
+        return entry;
+
+    lock_org(org);
+    arg[0] = UUIDPGetDatum(org);
+    if (SPI_execute_plan(plan_head, arg, NULL, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "cannot read ledger head");
+    if (SPI_processed == 1) {
+        bytea *h;
+
+        head_seq =
+            DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        h = DatumGetByteaPP(
+            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+        if (VARSIZE_ANY_EXHDR(h) == DFD_SHA256_LEN)
+            memcpy(head_hash, VARDATA_ANY(h), DFD_SHA256_LEN);
+    }
+
+    entry = hash_search(org_heads, org, HASH_ENTER, &found);
+    entry->seq = 0;
+    memset(entry->hash, 0, DFD_SHA256_LEN);
+    entry->ts = DT_NOBEGIN;
+    entry->needs_touch = true;
+
+    if (SPI_execute_plan(plan_last, arg, NULL, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "cannot read last receipt");
+    if (SPI_processed == 1) {
+        HeapTuple t = SPI_tuptable->vals[0];
+        TupleDesc d = SPI_tuptable->tupdesc;
+        bytea *h = DatumGetByteaPP(SPI_getbinval(t, d, 2, &isnull));
+        TransactionId xmin = DatumGetTransactionId(SPI_getbinval(t, d, 4, &isnull));
+
+        entry->seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+        entry->ts = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
+        if (VARSIZE_ANY_EXHDR(h) == DFD_SHA256_LEN)
+            memcpy(entry->hash, VARDATA_ANY(h), DFD_SHA256_LEN);
+        /*
+         * Receipts beyond the stored head are legitimate only when this very transaction
+         * wrote them (in a subtransaction that committed, before the cache was dropped).
+         */
+        if (entry->seq > head_seq && TransactionIdIsCurrentTransactionId(xmin))
+            head_seq = entry->seq, memcpy(head_hash, entry->hash, DFD_SHA256_LEN);
+    }
+    /*
+     * Under REPEATABLE READ or SERIALIZABLE the transaction snapshot may predate appends that
+     * committed while we waited for the lock. Extending the chain from that stale view would
+     * collide with them; report a serialization failure so the client retries instead.
+     */
+    if (IsolationUsesXactSnapshot()) {
+        int64 latest_seq = 0;
+
+        if (SPI_execute_snapshot(plan_last, arg, NULL, GetLatestSnapshot(), InvalidSnapshot, true,
+                                 false, 1) != SPI_OK_SELECT)
+            elog(ERROR, "cannot read last receipt");
+        if (SPI_processed == 1)
+            latest_seq = DatumGetInt64(
+                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        if (latest_seq != entry->seq) {
+            hash_search(org_heads, org, HASH_REMOVE, NULL);
+            ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                            errmsg("could not serialize access due to concurrent append"),
+                            errdetail("Another transaction appended to this organization after "
+                                      "this transaction's snapshot was taken."),
+                            errhint("Retry the transaction.")));
+        }
+    }
+    if (entry->seq != head_seq || memcmp(entry->hash, head_hash, DFD_SHA256_LEN) != 0) {
+        char org_text[DFD_UUID_LEN + 1];
+
+        hash_search(org_heads, org, HASH_REMOVE, NULL);
+        dfd_uuid_to_text(org, org_text);
+        ereport(ERROR,
+                (errcode(ERRCODE_DATA_CORRUPTED),
+                 errmsg("ledger of organization %s does not match its head", org_text),
+                 errdetail("The stored head is at seq %lld but the last receipt is seq %lld.",
+                           (long long)head_seq, (long long)entry->seq),
+                 errhint("Run SELECT * FROM defendable.verify_ledger('%s'); no receipt is "
+                         "appended to a ledger that fails verification.",
+                         org_text)));
+    }
+    return entry;
+}
+
+/* True (with the values) when this backend holds an unflushed head for org. */
+bool
+dfd_pending_head(const pg_uuid_t *org, int64 *seq, uint8 *hash)
+{
+    org_head *entry;
+
+    if (org_heads == NULL)
+        return false;
+    entry = hash_search(org_heads, org, HASH_FIND, NULL);
+    if (entry == NULL)
+        return false;
+    *seq = entry->seq;
+    memcpy(hash, entry->hash, DFD_SHA256_LEN);
+    return true;
+}
+
+/* One field of the receipt being appended. */
+typedef struct pending_field {
+    char *name;
+    int name_len;
+    char salt[DFD_SALT_B64_LEN + 1];
+    char digest[DFD_DIGEST_B64_LEN + 1];
+    bool has_email; /* the value contains something shaped like an email address */
+} pending_field;
+
+static int
+pending_field_cmp(const void *x, const void *y)
+{
+    const pending_field *a = x, *b = y;
+
+    return dfd_jcs_key_cmp(a->name, a->name_len, b->name, b->name_len);
+}
+
+static pending_field *
+find_field(pending_field *fields, int n, const char *name, int len)
+{
+    for (int i = 0; i < n; i++)
+        if (fields[i].name_len == len && memcmp(fields[i].name, name, len) == 0)
+            return &fields[i];
+    return NULL;
+}
+
+/* Builds a jsonb object from parallel arrays of keys and string values. */
+static Jsonb *
+string_object(pending_field *fields, int n, bool salts)
+{
+    JsonbParseState *state = NULL;
+    JsonbValue k, v, *res;
+
+    pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+    for (int i = 0; i < n; i++) {
+        k.type = jbvString;
+        k.val.string.val = fields[i].name;
+        k.val.string.len = fields[i].name_len;
+        pushJsonbValue(&state, WJB_KEY, &k);
+        v.type = jbvString;
+        v.val.string.val = salts ? fields[i].salt : fields[i].digest;
+        v.val.string.len = salts ? DFD_SALT_B64_LEN : DFD_DIGEST_B64_LEN;
+        pushJsonbValue(&state, WJB_VALUE, &v);
+    }
+    res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+    return JsonbValueToJsonb(res);
+}
+
+/*
+ * Validates the fields and computes each one's salt, disclosure and digest. Runs before the
+ * org lock is taken, so the lock is held only for the chain step itself.
+ */
+static pending_field *
+prepare_fields(Jsonb *fields, int *count)
+{
+    JsonbIterator *it;
+    JsonbValue v;
+    JsonbIteratorToken tok;
+    pending_field *out;
+    dfd_buf value, disclosure;
+    size_t total = 0;
+    int n = 0;
+
+    if (!JB_ROOT_IS_OBJECT(fields) || JB_ROOT_IS_SCALAR(fields))
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("fields must be a JSON object"),
+                 errdetail("Each member is one field: name, then any JSON value.")));
+    if (JB_ROOT_COUNT(fields) > DFD_FIELDS_MAX)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("too many fields: %d", (int)JB_ROOT_COUNT(fields)),
+                        errdetail("A receipt has at most %d fields.", DFD_FIELDS_MAX)));
+    out = palloc0(sizeof(pending_field) * Max(JB_ROOT_COUNT(fields), 1));
+    dfd_buf_init(&value);
+    dfd_buf_init(&disclosure);
+    it = JsonbIteratorInit(&fields->root);
+    tok = JsonbIteratorNext(&it, &v, true);
+    while ((tok = JsonbIteratorNext(&it, &v, true)) == WJB_KEY) {
+        pending_field *f = &out[n];
+        uint8 salt[DFD_SALT_LEN];
+
+        if (!dfd_valid_field_name(v.val.string.val, (size_t)v.val.string.len))
+            ereport(ERROR,
+                    (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                     errmsg("invalid field name \"%s\"",
+                            pnstrdup(v.val.string.val, Min(v.val.string.len, 100))),
+                     errdetail("Field names match ^[a-z][a-z0-9_]*$ and have at most %d bytes.",
+                               DFD_NAME_MAX)));
+        f->name = pnstrdup(v.val.string.val, v.val.string.len);
+        f->name_len = v.val.string.len;
+        tok = JsonbIteratorNext(&it, &v, true);
+
+        dfd_buf_reset(&value);
+        dfd_jsonb_value_jcs(&value, &v, true);
+        total += value.len;
+        if (total > (size_t)dfd_max_fields_bytes)
+            ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("fields are too large"),
+                            errdetail("The canonical values add up to more than %d bytes.",
+                                      dfd_max_fields_bytes),
+                            errhint("Raise defendable.max_fields_bytes, or store a reference "
+                                    "and a hash of large content instead of the content.")));
+        f->has_email = dfd_contains_email(value.data, value.len);
+
+        if (!pg_strong_random(salt, sizeof salt))
+            ereport(ERROR,
+                    (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not generate a random salt")));
+        dfd_b64url_encode(salt, sizeof salt, f->salt);
+        f->salt[DFD_SALT_B64_LEN] = '\0';
+
+        dfd_buf_reset(&disclosure);
+        if (dfd_disclosure(&disclosure, f->salt, f->name, (size_t)f->name_len, value.data,
+                           value.len) != DFD_OK ||
+            !dfd_disclosure_digest(disclosure.data, disclosure.len, f->digest))
+            dfd_report_core_error(DFD_ENOMEM, "cannot compute field digest");
+        n++;
+    }
+    dfd_buf_free(&value);
+    dfd_buf_free(&disclosure);
+    qsort(out, n, sizeof(pending_field), pending_field_cmp);
+    *count = n;
+    return out;
+}
+
+static int
+text_datum_cmp(const void *x, const void *y)
+{
+    text *a = DatumGetTextPP(*(const Datum *)x), *b = DatumGetTextPP(*(const Datum *)y);
+
+    return dfd_jcs_key_cmp(VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), VARDATA_ANY(b),
+                           VARSIZE_ANY_EXHDR(b));
+}
+
+/* The names of public_fields that may be disclosed; the never-public rule always wins. */
+static ArrayType *
+public_names(ArrayType *requested, pending_field *fields, int n)
+{
+    Datum *elems;
+    bool *nulls;
+    int nelems;
+    Datum *keep;
+    int nkeep = 0;
+
+    if (requested == NULL)
+        return construct_empty_array(TEXTOID);
+    if (ARR_NDIM(requested) > 1)
+        ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+                        errmsg("public_fields must be a one-dimensional array")));
+    deconstruct_array(requested, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+    keep = palloc(sizeof(Datum) * Max(nelems, 1));
+    for (int i = 0; i < nelems; i++) {
+        text *t;
+        char *name;
+        int len;
+        pending_field *f;
+        bool dup = false;
+
+        if (nulls[i])
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("public_fields must not contain null")));
+        t = DatumGetTextPP(elems[i]);
+        name = VARDATA_ANY(t);
+        len = VARSIZE_ANY_EXHDR(t);
+        f = find_field(fields, n, name, len);
+        if (f == NULL)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("public field \"%s\" is not one of the receipt's fields",
+                                   text_to_cstring(t))));
+        if (dfd_never_public_name(name, (size_t)len) || f->has_email) {
+            ereport(NOTICE, (errmsg("field \"%s\" is never public and stays withheld", f->name),
+                             errdetail(dfd_never_public_name(name, (size_t)len)
+                                           ? "Its name marks it as personal or secret."
+                                           : "Its value contains an email address.")));
+            continue;
+        }
+        for (int j = 0; j < nkeep; j++)
+            if (strcmp(TextDatumGetCString(keep[j]), f->name) == 0)
+                dup = true;
+        if (!dup)
+            keep[nkeep++] = CStringGetTextDatum(f->name);
+    }
+    /* stored in name order, the order of the disclosures in a public projection */
+    qsort(keep, nkeep, sizeof(Datum), text_datum_cmp);
+    return construct_array(keep, nkeep, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+PG_FUNCTION_INFO_V1(dfd_append_receipt);
+/*
+ * append_receipt(org uuid, kind text, fields jsonb, public_fields text[] default null)
+ * returns defendable.receipts: the only way a receipt is written.
+ */
+Datum
+dfd_append_receipt(PG_FUNCTION_ARGS)
+{
+    pg_uuid_t *org;
+    text *kind;
+    Jsonb *fields;
+    ArrayType *public_fields = NULL;
+    pending_field *pf;
+    int nfields;
+    ArrayType *public_arr;
+    org_head *head;
+    char org_text[DFD_UUID_LEN + 1];
+    char ts_text[DFD_TS_LEN + 1];
+    TimestampTz ts;
+    dfd_field_digest digests[DFD_FIELDS_MAX];
+    dfd_receipt_header h;
+    dfd_buf body;
+    uint8 hash[DFD_SHA256_LEN];
+    Jsonb *digest_map;
+    Datum values[7];
+    bool nulls[7] = {false};
+    TupleDesc tupdesc;
+    HeapTuple result;
+    int64 seq;
+    MemoryContext caller_cxt = CurrentMemoryContext, oldcxt;
+
+    if (PG_ARGISNULL(0))
+        ereport(ERROR,
+                (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("organization must not be null")));
+    if (PG_ARGISNULL(1))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("kind must not be null")));
+    if (PG_ARGISNULL(2))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("fields must not be null"),
+                        errhint("Pass '{}' for a receipt without fields.")));
+    if (GetDatabaseEncoding() != PG_UTF8)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("defendable requires a database with UTF8 encoding")));
+    org = PG_GETARG_UUID_P(0);
+    kind = PG_GETARG_TEXT_PP(1);
+    fields = PG_GETARG_JSONB_P(2);
+    if (!PG_ARGISNULL(3))
+        public_fields = PG_GETARG_ARRAYTYPE_P(3);
+    if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+        elog(ERROR, "append_receipt must return defendable.receipts");
+
+    if (!dfd_valid_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind)))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("invalid receipt kind \"%s\"",
+                               pnstrdup(VARDATA_ANY(kind), Min(VARSIZE_ANY_EXHDR(kind), 100))),
+                        errdetail("Kinds are lower-case dotted names matching "
+                                  "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$, at most %d bytes.",
+                                  DFD_NAME_MAX)));
+    pf = prepare_fields(fields, &nfields);
+    public_arr = public_names(public_fields, pf, nfields);
+
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    prepare_plans();
+    head = get_head(org);
+    if (head->seq >= DFD_MAX_SEQ)
+        ereport(ERROR,
+                (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("organization ledger is full")));
+    seq = head->seq + 1;
+    /* never earlier than the previous receipt, even if the clock steps back */
+    ts = Max(GetCurrentTimestamp(), head->ts);
+    if (!dfd_format_ts(ts + DFD_UNIX_TO_PG_USECS, ts_text))
+        elog(ERROR, "clock outside years 1-9999");
+
+    for (int i = 0; i < nfields; i++) {
+        digests[i].name = pf[i].name;
+        digests[i].name_len = (size_t)pf[i].name_len;
+        digests[i].digest = pf[i].digest;
+    }
+    dfd_uuid_to_text(org, org_text);
+    h.org = org_text;
+    h.seq = seq;
+    h.ts = ts_text;
+    h.kind = VARDATA_ANY(kind);
+    h.kind_len = VARSIZE_ANY_EXHDR(kind);
+    memcpy(h.prev, head->hash, DFD_SHA256_LEN);
+    dfd_buf_init(&body);
+    if (dfd_receipt_body(&body, &h, digests, (size_t)nfields) != DFD_OK ||
+        !dfd_receipt_hash(body.data, body.len, hash))
+        dfd_report_core_error(DFD_ENOMEM, "cannot hash receipt");
+    dfd_buf_free(&body);
+
+    digest_map = string_object(pf, nfields, false);
+    values[0] = UUIDPGetDatum(org);
+    values[1] = Int64GetDatum(seq);
+    values[2] = TimestampTzGetDatum(ts);
+    values[3] = PointerGetDatum(kind);
+    values[4] = PointerGetDatum(make_bytea(head->hash, DFD_SHA256_LEN));
+    values[5] = JsonbPGetDatum(digest_map);
+    values[6] = PointerGetDatum(make_bytea(hash, DFD_SHA256_LEN));
+    internal_exec(plan_insert_receipt, values, 1);
+    if (nfields > 0) {
+        Datum dv[5];
+
+        dv[0] = values[0];
+        dv[1] = values[1];
+        dv[2] = JsonbPGetDatum(string_object(pf, nfields, true));
+        dv[3] = JsonbPGetDatum(fields);
+        dv[4] = PointerGetDatum(public_arr);
+        internal_exec(plan_insert_disclosure, dv, 1);
+    }
+    if (head->needs_touch) {
+        Datum tv[3];
+
+        tv[0] = values[0];
+        tv[1] = Int64GetDatum(head->seq);
+        tv[2] = values[4];
+        /* cleared first: under SET CONSTRAINTS IMMEDIATE the flush runs inside the touch */
+        head->needs_touch = false;
+        internal_exec(plan_touch, tv, 1);
+    }
+    head->seq = seq;
+    head->ts = ts;
+    memcpy(head->hash, hash, DFD_SHA256_LEN);
+
+    /* the result is copied into the caller's context before SPI_finish frees SPI's memory */
+    oldcxt = MemoryContextSwitchTo(caller_cxt);
+    result = heap_form_tuple(tupdesc, values, nulls);
+    MemoryContextSwitchTo(oldcxt);
+    SPI_finish();
+    PG_RETURN_DATUM(HeapTupleGetDatum(result));
+}
+
+PG_FUNCTION_INFO_V1(dfd_flush_head);
+/*
+ * Deferred constraint trigger on defendable.heads: at commit, sets each touched org's head to
+ * its last receipt. Idempotent, so firing again (for its own update) changes nothing.
+ */
+Datum
+dfd_flush_head(PG_FUNCTION_ARGS)
+{
+    TriggerData *trig = (TriggerData *)fcinfo->context;
+    bool isnull;
+    Datum org;
+    Datum arg[3];
+    org_head *entry;
+
+    if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trig->tg_event) ||
+        !TRIGGER_FIRED_FOR_ROW(trig->tg_event))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("defendable.flush_head() must be called as an AFTER ROW trigger")));
+    if (dfd_restore_mode)
+        return PointerGetDatum(NULL);
+    org = heap_getattr(trig->tg_trigtuple, 1, trig->tg_relation->rd_att, &isnull);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    prepare_plans();
+    arg[0] = org;
+    if (SPI_execute_plan(plan_last, arg, NULL, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "cannot read last receipt");
+    if (SPI_processed == 1) {
+        arg[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        arg[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+    } else {
+        static const uint8 zeros[DFD_SHA256_LEN] = {0};
+
+        arg[1] = Int64GetDatum(0);
+        arg[2] = PointerGetDatum(make_bytea(zeros, DFD_SHA256_LEN));
+    }
+    if (SPI_execute_plan(plan_head, arg, NULL, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "cannot read ledger head");
+    if (SPI_processed != 1 ||
+        DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) !=
+            DatumGetInt64(arg[1]))
+        internal_exec(plan_flush, arg, 1);
+    SPI_finish();
+    /* later appends in this transaction (after SET CONSTRAINTS ... IMMEDIATE) touch again */
+    if (org_heads != NULL &&
+        (entry = hash_search(org_heads, DatumGetUUIDP(org), HASH_FIND, NULL)) != NULL)
+        entry->needs_touch = true;
+    return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(dfd_guard_write);
+/*
+ * BEFORE trigger on the ledger tables: refuses every write that does not come from the
+ * extension itself. INSERTs are also let through in defendable.restore_mode (pg_restore).
+ */
+Datum
+dfd_guard_write(PG_FUNCTION_ARGS)
+{
+    TriggerData *trig = (TriggerData *)fcinfo->context;
+    const char *table;
+
+    if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trig->tg_event))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("defendable.guard_write() must be called as a BEFORE trigger")));
+    table = RelationGetRelationName(trig->tg_relation);
+    if (dfd_internal_writes > 0 || (dfd_restore_mode && TRIGGER_FIRED_BY_INSERT(trig->tg_event)))
+        return TRIGGER_FIRED_FOR_ROW(trig->tg_event)
+                   ? PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trig->tg_event) ? trig->tg_newtuple
+                                                                             : trig->tg_trigtuple)
+                   : PointerGetDatum(NULL);
+    if (TRIGGER_FIRED_BY_INSERT(trig->tg_event))
+        ereport(ERROR,
+                (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                 errmsg("defendable.%s can only be written by defendable.append_receipt()", table),
+                 errdetail("Receipts are hash-chained; a row inserted directly would "
+                           "break the chain.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("defendable.%s is append-only", table),
+             errdetail("%s is refused for every role.",
+                       TRIGGER_FIRED_BY_UPDATE(trig->tg_event)   ? "UPDATE"
+                       : TRIGGER_FIRED_BY_DELETE(trig->tg_event) ? "DELETE"
+                                                                 : "TRUNCATE")));
+    return PointerGetDatum(NULL); /* not reached */
+}

@@ -1,0 +1,56 @@
+/*
+ * body.c: rebuilds a receipt's hashed body from its stored columns. Verification, the SQL
+ * function receipt_body() and public projections all use this one function, so what is
+ * checked is exactly what is shown.
+ */
+#include "dfd_pg.h"
+
+/*
+ * Writes the body of the receipt whose stored columns are given. Returns what was malformed
+ * instead of raising an error, so a verifier can report the receipt and go on.
+ */
+dfd_body_result
+dfd_build_body(dfd_buf *out, const pg_uuid_t *org, int64 seq, TimestampTz ts, const char *kind,
+               size_t kind_len, const bytea *prev, Jsonb *fields)
+{
+    char org_text[DFD_UUID_LEN + 1];
+    char ts_text[DFD_TS_LEN + 1];
+    dfd_receipt_header h;
+    dfd_field_digest digests[DFD_FIELDS_MAX];
+    JsonbIterator *it;
+    JsonbValue v;
+    JsonbIteratorToken tok;
+    int n = 0;
+
+    if (VARSIZE_ANY_EXHDR(prev) != DFD_SHA256_LEN)
+        return DFD_BODY_BAD_PREV;
+    if (TIMESTAMP_NOT_FINITE(ts) || !dfd_format_ts(ts + DFD_UNIX_TO_PG_USECS, ts_text))
+        return DFD_BODY_BAD_TS;
+    if (!JB_ROOT_IS_OBJECT(fields) || JB_ROOT_IS_SCALAR(fields) ||
+        JB_ROOT_COUNT(fields) > DFD_FIELDS_MAX)
+        return DFD_BODY_MALFORMED_FIELDS;
+    it = JsonbIteratorInit(&fields->root);
+    tok = JsonbIteratorNext(&it, &v, true);
+    Assert(tok == WJB_BEGIN_OBJECT);
+    while ((tok = JsonbIteratorNext(&it, &v, true)) == WJB_KEY) {
+        digests[n].name = v.val.string.val;
+        digests[n].name_len = (size_t)v.val.string.len;
+        tok = JsonbIteratorNext(&it, &v, true);
+        if (v.type != jbvString || v.val.string.len != DFD_DIGEST_B64_LEN)
+            return DFD_BODY_MALFORMED_FIELDS;
+        digests[n].digest = v.val.string.val;
+        n++;
+    }
+    dfd_sort_field_digests(digests, (size_t)n);
+
+    dfd_uuid_to_text(org, org_text);
+    h.org = org_text;
+    h.seq = seq;
+    h.ts = ts_text;
+    h.kind = kind;
+    h.kind_len = kind_len;
+    memcpy(h.prev, VARDATA_ANY(prev), DFD_SHA256_LEN);
+    if (dfd_receipt_body(out, &h, digests, (size_t)n) != DFD_OK)
+        return DFD_BODY_MALFORMED_FIELDS; /* a string that is not UTF-8 */
+    return DFD_BODY_OK;
+}

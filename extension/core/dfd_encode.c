@@ -1,0 +1,129 @@
+/*
+ * dfd_encode.c: hex and unpadded base64url, the two text forms of bytes in receipts.
+ */
+#include "dfd_core.h"
+
+static const char hex_digits[] = "0123456789abcdef";
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void
+dfd_hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex_digits[in[i] >> 4];
+        out[2 * i + 1] = hex_digits[in[i] & 0x0f];
+    }
+}
+
+static int
+hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool
+dfd_hex_decode(const char *in, size_t len, uint8_t *out, size_t n)
+{
+    if (len != 2 * n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_value(in[2 * i]), lo = hex_value(in[2 * i + 1]);
+
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+size_t
+dfd_b64url_len(size_t n)
+{
+    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
+
+void
+dfd_b64url_encode(const uint8_t *in, size_t n, char *out)
+{
+    size_t i = 0, o = 0;
+
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+        out[o++] = b64url_alphabet[v >> 18];
+        out[o++] = b64url_alphabet[(v >> 12) & 63];
+        out[o++] = b64url_alphabet[(v >> 6) & 63];
+        out[o++] = b64url_alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+
+        out[o++] = b64url_alphabet[v >> 18];
+        out[o++] = b64url_alphabet[(v >> 12) & 63];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+
+        out[o++] = b64url_alphabet[v >> 18];
+        out[o++] = b64url_alphabet[(v >> 12) & 63];
+        out[o++] = b64url_alphabet[(v >> 6) & 63];
+    }
+}
+
+static int
+b64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+bool
+dfd_b64url_decode(const char *in, size_t len, uint8_t *out, size_t *outlen)
+{
+    size_t i = 0, o = 0, rest = len % 4;
+
+    if (rest == 1)
+        return false;
+    for (; i + 4 <= len; i += 4) {
+        int a = b64url_value(in[i]), b = b64url_value(in[i + 1]);
+        int c = b64url_value(in[i + 2]), d = b64url_value(in[i + 3]);
+
+        if (a < 0 || b < 0 || c < 0 || d < 0)
+            return false;
+        out[o++] = (uint8_t)(a << 2 | b >> 4);
+        out[o++] = (uint8_t)((b & 15) << 4 | c >> 2);
+        out[o++] = (uint8_t)((c & 3) << 6 | d);
+    }
+    if (rest >= 2) {
+        int a = b64url_value(in[i]), b = b64url_value(in[i + 1]);
+        int c = rest == 3 ? b64url_value(in[i + 2]) : 0;
+
+        if (a < 0 || b < 0 || c < 0)
+            return false;
+        out[o++] = (uint8_t)(a << 2 | b >> 4);
+        if (rest == 3) {
+            out[o++] = (uint8_t)((b & 15) << 4 | c >> 2);
+            if (c & 3) /* non-canonical trailing bits */
+                return false;
+        } else if (b & 15) {
+            return false;
+        }
+    }
+    *outlen = o;
+    return true;
+}

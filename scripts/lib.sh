@@ -1,0 +1,82 @@
+# Shared helpers of scripts/test and scripts/demo (sourced, not run).
+# Installs Debian packages when missing, builds, and runs throwaway PostgreSQL clusters on a
+# private socket directory and port. PostgreSQL refuses to run as root, so as root the cluster
+# runs as the `postgres` OS user.
+
+set -euo pipefail
+
+DFD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DFD_PG_MAJOR=15
+DFD_PACKAGES=(postgresql-$DFD_PG_MAJOR postgresql-server-dev-$DFD_PG_MAJOR build-essential
+              libssl-dev libjansson-dev python3 libipc-run-perl)
+
+dfd_log() { printf '==> %s\n' "$*" >&2; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+dfd_as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+dfd_install_deps() {
+    local missing=()
+    for p in "${DFD_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        dfd_log "installing ${missing[*]}"
+        dfd_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        dfd_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    export PG_CONFIG=/usr/lib/postgresql/$DFD_PG_MAJOR/bin/pg_config
+    export PATH=/usr/lib/postgresql/$DFD_PG_MAJOR/bin:$PATH
+}
+
+dfd_build_and_install() {
+    dfd_log "building"
+    make -C "$DFD_ROOT" -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG"
+    dfd_as_root make -C "$DFD_ROOT" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+}
+
+# Runs a command as the cluster's OS user.
+dfd_as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# dfd_start_cluster DIR PORT: a new cluster under DIR, listening on DIR/sock and 127.0.0.1:PORT.
+# Exports PGHOST, PGPORT, PGUSER for the clients.
+dfd_start_cluster() {
+    local dir=$1 port=$2
+    mkdir -p "$dir"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres: "$dir"
+        chmod 755 "$dir"
+    fi
+    dfd_as_pg initdb -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+        { cat "$dir/initdb.log" >&2; return 1; }
+    dfd_as_pg mkdir -p "$dir/sock"
+    cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir/sock'
+max_connections = 100
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+max_prepared_transactions = 10
+CONF
+    dfd_as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+        { cat "$dir/server.log" >&2; return 1; }
+    export PGHOST=$dir/sock PGPORT=$port PGUSER=postgres
+}
+
+dfd_stop_cluster() {
+    local dir=$1
+    [ -f "$dir/data/postmaster.pid" ] && dfd_as_pg pg_ctl -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# A free TCP port on 127.0.0.1 (asks the kernel).
+dfd_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
