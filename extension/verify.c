@@ -220,6 +220,34 @@ org_cmp(const pg_uuid_t *a, const pg_uuid_t *b)
     return memcmp(a->data, b->data, UUID_LEN);
 }
 
+/* Reports an org that has a stored head but no receipts (a tail truncated to nothing). */
+static void
+emit_head_only(ReturnSetInfo *rsinfo, stored_head *h)
+{
+    org_check empty;
+
+    check_start(&empty, &h->org);
+    check_head(&empty, h);
+    emit_result(rsinfo->setResult, rsinfo->setDesc, &empty, h);
+}
+
+/*
+ * Ends one org's check: first reports the head-only orgs that sort before it (heads and
+ * receipts are both in org order), then compares the org's chain with its head.
+ */
+static void
+finish_org(ReturnSetInfo *rsinfo, org_check *c, stored_head *heads, int nheads, int *hi)
+{
+    stored_head *h = NULL;
+
+    while (*hi < nheads && org_cmp(&heads[*hi].org, &c->org) < 0)
+        emit_head_only(rsinfo, &heads[(*hi)++]);
+    if (*hi < nheads && org_cmp(&heads[*hi].org, &c->org) == 0)
+        h = &heads[(*hi)++];
+    check_head(c, h);
+    emit_result(rsinfo->setResult, rsinfo->setDesc, c, h);
+}
+
 PG_FUNCTION_INFO_V1(dfd_verify_ledger);
 /*
  * verify_ledger(org uuid default null): one row per organization with its receipt count,
@@ -273,24 +301,8 @@ dfd_verify_ledger(PG_FUNCTION_ARGS)
             anynull |= slot->tts_isnull[i];
         org = DatumGetUUIDP(slot->tts_values[RC_ORG]);
         if (!have_cur || org_cmp(org, &cur.org) != 0) {
-            if (have_cur) {
-                /* heads of orgs that sort before this one and have no receipts at all */
-                while (hi < nheads && org_cmp(&heads[hi].org, &cur.org) < 0) {
-                    org_check empty;
-
-                    check_start(&empty, &heads[hi].org);
-                    check_head(&empty, &heads[hi]);
-                    emit_result(rsinfo->setResult, rsinfo->setDesc, &empty, &heads[hi]);
-                    hi++;
-                }
-                {
-                    stored_head *h =
-                        hi < nheads && org_cmp(&heads[hi].org, &cur.org) == 0 ? &heads[hi++] : NULL;
-
-                    check_head(&cur, h);
-                    emit_result(rsinfo->setResult, rsinfo->setDesc, &cur, h);
-                }
-            }
+            if (have_cur)
+                finish_org(rsinfo, &cur, heads, nheads, &hi);
             check_start(&cur, org);
             have_cur = true;
         }
@@ -304,30 +316,11 @@ dfd_verify_ledger(PG_FUNCTION_ARGS)
         MemoryContextSwitchTo(oldcxt);
         MemoryContextReset(rowcxt);
     }
-    if (have_cur) {
-        while (hi < nheads && org_cmp(&heads[hi].org, &cur.org) < 0) {
-            org_check empty;
-
-            check_start(&empty, &heads[hi].org);
-            check_head(&empty, &heads[hi]);
-            emit_result(rsinfo->setResult, rsinfo->setDesc, &empty, &heads[hi]);
-            hi++;
-        }
-        {
-            stored_head *h =
-                hi < nheads && org_cmp(&heads[hi].org, &cur.org) == 0 ? &heads[hi++] : NULL;
-
-            check_head(&cur, h);
-            emit_result(rsinfo->setResult, rsinfo->setDesc, &cur, h);
-        }
-    }
-    for (; hi < nheads; hi++) {
-        org_check empty;
-
-        check_start(&empty, &heads[hi].org);
-        check_head(&empty, &heads[hi]);
-        emit_result(rsinfo->setResult, rsinfo->setDesc, &empty, &heads[hi]);
-    }
+    if (have_cur)
+        finish_org(rsinfo, &cur, heads, nheads, &hi);
+    /* orgs with a head but no receipts at all, sorting after the last org with receipts */
+    for (; hi < nheads; hi++)
+        emit_head_only(rsinfo, &heads[hi]);
     if (only && !have_cur && nheads == 0) {
         /* an org with no ledger at all: one row, trivially consistent */
         org_check empty;
@@ -403,6 +396,21 @@ body_of_fetched(dfd_buf *out)
                                                          : "The digest map is malformed.")));
 }
 
+/*
+ * Connects SPI, fetches one receipt (error if there is none) and rebuilds its body. The row
+ * stays in SPI_tuptable until the caller's SPI_finish.
+ */
+static void
+open_receipt(const pg_uuid_t *org, int64 seq, dfd_buf *body)
+{
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    if (!fetch_receipt(org, seq))
+        no_such_receipt(org, seq);
+    dfd_buf_init(body);
+    body_of_fetched(body);
+}
+
 PG_FUNCTION_INFO_V1(dfd_sql_receipt_body);
 /* receipt_body(org, seq): the exact text whose SHA-256 is the receipt's hash. */
 Datum
@@ -414,12 +422,7 @@ dfd_sql_receipt_body(PG_FUNCTION_ARGS)
     dfd_buf body;
     text *result;
 
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "SPI_connect failed");
-    if (!fetch_receipt(org, seq))
-        no_such_receipt(org, seq);
-    dfd_buf_init(&body);
-    body_of_fetched(&body);
+    open_receipt(org, seq, &body);
     {
         MemoryContext old = MemoryContextSwitchTo(caller);
 
@@ -489,13 +492,8 @@ dfd_public_projection(PG_FUNCTION_ARGS)
     bytea *prev, *hash;
     char *fields_text;
 
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "SPI_connect failed");
-    if (!fetch_receipt(org, seq))
-        no_such_receipt(org, seq);
+    open_receipt(org, seq, &body);
     /* a projection of a receipt that does not hash right would mislead whoever gets it */
-    dfd_buf_init(&body);
-    body_of_fetched(&body);
     t = SPI_tuptable->vals[0];
     d = SPI_tuptable->tupdesc;
     hash = DatumGetByteaPP(SPI_getbinval(t, d, RC_HASH + 1, &isnull));
