@@ -9,15 +9,17 @@
 
 EXTENSION = defendable
 MODULE_big = defendable
-DATA = extension/defendable--0.1.sql
+DATA = extension/defendable--0.1.sql extension/defendable--0.1--0.2.sql
 PGFILEDESC = "defendable - tamper-evident receipts ledger"
 
 CORE_SRCS = extension/core/dfd_buf.c extension/core/dfd_encode.c extension/core/dfd_sha256.c \
-            extension/core/dfd_jcs.c extension/core/dfd_receipt.c
+            extension/core/dfd_jcs.c extension/core/dfd_receipt.c extension/core/dfd_merkle.c \
+            extension/core/dfd_note.c
 OBJS = extension/defendable.o extension/append.o extension/verify.o extension/body.o \
-       extension/jsonb_jcs.o $(CORE_SRCS:.c=.o)
+       extension/jsonb_jcs.o extension/merkle.o extension/checkpoint.o extension/share.o \
+       $(CORE_SRCS:.c=.o)
 
-REGRESS = format append verify tamper bad_input permissions
+REGRESS = format append verify tamper bad_input permissions merkle share erasure checkpoint upgrade
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=defendable
 ISOLATION = append_same_org append_other_orgs append_subxact
 ISOLATION_OPTS = --load-extension=defendable
@@ -35,24 +37,47 @@ SHLIB_LINK = -lcrypto
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# ---- gateway/: the offline verifier CLI (and later the HTTP gateway) -----------------------------
+# built by `make`, installed by `make install`, cleaned by `make clean`
+DFD_BINDIR ?= /usr/local/bin
+
+all: gateway-build
+.PHONY: gateway-build install-gateway clean-gateway
+gateway-build:
+	$(MAKE) -C gateway all
+
+install: install-gateway
+install-gateway: gateway-build
+	$(INSTALL) -d '$(DESTDIR)$(DFD_BINDIR)'
+	$(INSTALL) -m 755 gateway/defendable-verify '$(DESTDIR)$(DFD_BINDIR)/defendable-verify'
+
+clean: clean-gateway
+clean-gateway:
+	$(MAKE) -C gateway clean
+
 # ---- core unit tests (no PostgreSQL) ----------------------------------------------------------
-CORE_TEST = extension/core/test_core
-CORE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra -Werror $(CORE_SANITIZE)
+# One program per protocol family; each prints "<name>: N passed, N failed".
+CORE_TESTS = test_core test_merkle test_note
+CORE_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra -Werror
+CORE_SAN_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -O1 -g -Wall -Wextra -Werror \
+                  -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CORE_LIBS = -lcrypto -ljansson -lm
+CORE_DEPS = $(CORE_SRCS) $(wildcard extension/core/*.h)
 
-$(CORE_TEST): extension/core/test_core.c $(CORE_SRCS) extension/core/dfd_core.h
-	$(CC) $(CORE_CFLAGS) -o $@ extension/core/test_core.c $(CORE_SRCS) -lcrypto -ljansson -lm
-
-.PHONY: core-check core-check-sanitized
-core-check: $(CORE_TEST)
-	./$(CORE_TEST) extension/core/testdata/vectors
+extension/core/test_%: extension/core/test_%.c $(CORE_DEPS)
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
 
 # the same tests under AddressSanitizer and UndefinedBehaviorSanitizer, stopping at the first report
-CORE_TEST_SAN = extension/core/test_core_sanitized
-$(CORE_TEST_SAN): extension/core/test_core.c $(CORE_SRCS) extension/core/dfd_core.h
-	$(CC) $(CORE_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-	    -fno-omit-frame-pointer -o $@ extension/core/test_core.c $(CORE_SRCS) -lcrypto -ljansson -lm
+extension/core/sanitized_%: extension/core/test_%.c $(CORE_DEPS)
+	$(CC) $(CORE_SAN_CFLAGS) -o $@ $< $(CORE_SRCS) $(CORE_LIBS)
 
-core-check-sanitized: $(CORE_TEST_SAN)
-	./$(CORE_TEST_SAN) extension/core/testdata/vectors
+.PHONY: core-check core-check-sanitized
+core-check: $(addprefix extension/core/,$(CORE_TESTS))
+	@for t in $(CORE_TESTS); do ./extension/core/$$t extension/core/testdata/vectors || exit 1; done
 
-EXTRA_CLEAN = $(CORE_TEST) $(CORE_TEST_SAN) results/ output_iso/ regression.diffs regression.out
+core-check-sanitized: $(addprefix extension/core/sanitized_,$(CORE_TESTS:test_%=%))
+	@for t in $(CORE_TESTS:test_%=%); do ./extension/core/sanitized_$$t extension/core/testdata/vectors || exit 1; done
+
+EXTRA_CLEAN = $(addprefix extension/core/,$(CORE_TESTS)) \
+              $(addprefix extension/core/sanitized_,$(CORE_TESTS:test_%=%)) \
+              results/ output_iso/ regression.diffs regression.out

@@ -24,6 +24,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -41,6 +42,8 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
+#include "core/dfd_merkle.h"
+
 /* advisory lock class of our org locks; user advisory locks use 1 and 2 */
 #define DFD_LOCK_CLASS 0x6466
 
@@ -50,6 +53,8 @@ typedef struct org_head {
     uint8 hash[DFD_SHA256_LEN];
     TimestampTz ts;
     bool needs_touch; /* the deferred head flush is not queued for the appends since */
+    bool has_tree;    /* the schema keeps a Merkle tree (version 0.2 and later) */
+    dfd_merkle_frontier frontier;
 } org_head;
 
 /* Heads of the orgs this transaction appended to; lives in TopTransactionContext. */
@@ -195,7 +200,7 @@ lock_org(const pg_uuid_t *org)
  * reading its stored head and last receipt, which must agree.
  */
 static org_head *
-get_head(const pg_uuid_t *org)
+get_head(const pg_uuid_t *org, bool with_tree)
 {
     org_head *entry;
     bool found;
@@ -294,6 +299,9 @@ get_head(const pg_uuid_t *org)
                          "appended to a ledger that fails verification.",
                          org_text)));
     }
+    entry->has_tree = with_tree;
+    if (with_tree)
+        dfd_merkle_load_frontier(org, (uint64)entry->seq, &entry->frontier);
     return entry;
 }
 
@@ -446,7 +454,7 @@ text_datum_cmp(const void *x, const void *y)
 
 /* The names of public_fields that may be disclosed; the never-public rule always wins. */
 static ArrayType *
-public_names(ArrayType *requested, pending_field *fields, int n)
+public_names(ArrayType *requested, pending_field *fields, int n, bool from_policy)
 {
     Datum *elems;
     bool *nulls;
@@ -475,10 +483,14 @@ public_names(ArrayType *requested, pending_field *fields, int n)
         name = VARDATA_ANY(t);
         len = VARSIZE_ANY_EXHDR(t);
         f = find_field(fields, n, name, len);
+        if (f == NULL && from_policy)
+            continue; /* a policy names the fields a kind may have; this receipt lacks one */
         if (f == NULL)
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("public field \"%s\" is not one of the receipt's fields",
                                    text_to_cstring(t))));
+        if ((dfd_never_public_name(name, (size_t)len) || f->has_email) && from_policy)
+            continue;
         if (dfd_never_public_name(name, (size_t)len) || f->has_email) {
             ereport(NOTICE, (errmsg("field \"%s\" is never public and stays withheld", f->name),
                              errdetail(dfd_never_public_name(name, (size_t)len)
@@ -497,18 +509,47 @@ public_names(ArrayType *requested, pending_field *fields, int n)
     return construct_array(keep, nkeep, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
-PG_FUNCTION_INFO_V1(dfd_append_receipt);
-/*
- * append_receipt(org uuid, kind text, fields jsonb, public_fields text[] default null)
- * returns defendable.receipts: the only way a receipt is written.
- */
-Datum
-dfd_append_receipt(PG_FUNCTION_ARGS)
+/* True when the installed schema has the tables of version 0.2 (Merkle nodes, policies). */
+static bool
+schema_has_v02(void)
 {
-    pg_uuid_t *org;
-    text *kind;
-    Jsonb *fields;
-    ArrayType *public_fields = NULL;
+    Oid nsp = get_namespace_oid("defendable", false);
+
+    return OidIsValid(get_relname_relid("merkle_nodes", nsp));
+}
+
+/* The organization's disclosure policy for kind, or NULL (inside SPI). */
+static ArrayType *
+policy_fields(text *kind)
+{
+    static SPIPlanPtr plan;
+    Datum arg[1] = {PointerGetDatum(kind)};
+    bool isnull;
+    Datum d;
+
+    if (plan == NULL) {
+        Oid types[1] = {TEXTOID};
+
+        plan = prepare("SELECT public_fields FROM defendable.disclosure_policy "
+                       "WHERE kind OPERATOR(pg_catalog.=) $1",
+                       1, types);
+    }
+    if (SPI_execute_plan(plan, arg, NULL, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "cannot read disclosure policy");
+    if (SPI_processed != 1)
+        return NULL;
+    d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    return isnull ? NULL : DatumGetArrayTypeP(d);
+}
+
+/*
+ * The append itself, shared by append_receipt() and erase_field(): arguments are already
+ * checked for null. Returns the stored row, formed in caller_cxt.
+ */
+static HeapTuple
+do_append(pg_uuid_t *org, text *kind, Jsonb *fields, ArrayType *public_fields, TupleDesc tupdesc,
+          MemoryContext caller_cxt)
+{
     pending_field *pf;
     int nfields;
     ArrayType *public_arr;
@@ -523,30 +564,14 @@ dfd_append_receipt(PG_FUNCTION_ARGS)
     Jsonb *digest_map;
     Datum values[7];
     bool nulls[7] = {false};
-    TupleDesc tupdesc;
     HeapTuple result;
     int64 seq;
-    MemoryContext caller_cxt = CurrentMemoryContext, oldcxt;
+    bool v02;
+    MemoryContext oldcxt;
 
-    if (PG_ARGISNULL(0))
-        ereport(ERROR,
-                (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("organization must not be null")));
-    if (PG_ARGISNULL(1))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("kind must not be null")));
-    if (PG_ARGISNULL(2))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("fields must not be null"),
-                        errhint("Pass '{}' for a receipt without fields.")));
     if (GetDatabaseEncoding() != PG_UTF8)
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                         errmsg("defendable requires a database with UTF8 encoding")));
-    org = PG_GETARG_UUID_P(0);
-    kind = PG_GETARG_TEXT_PP(1);
-    fields = PG_GETARG_JSONB_P(2);
-    if (!PG_ARGISNULL(3))
-        public_fields = PG_GETARG_ARRAYTYPE_P(3);
-    if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-        elog(ERROR, "append_receipt must return defendable.receipts");
-
     if (!dfd_valid_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind)))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("invalid receipt kind \"%s\"",
@@ -555,12 +580,19 @@ dfd_append_receipt(PG_FUNCTION_ARGS)
                                   "^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$, at most %d bytes.",
                                   DFD_NAME_MAX)));
     pf = prepare_fields(fields, &nfields);
-    public_arr = public_names(public_fields, pf, nfields);
 
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");
     prepare_plans();
-    head = get_head(org);
+    v02 = schema_has_v02();
+    if (public_fields != NULL)
+        public_arr = public_names(public_fields, pf, nfields, false);
+    else if (v02 && nfields > 0)
+        public_arr = public_names(policy_fields(kind), pf, nfields, true);
+    else
+        public_arr = public_names(NULL, pf, nfields, false);
+
+    head = get_head(org, v02);
     if (head->seq >= DFD_MAX_SEQ)
         ereport(ERROR,
                 (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("organization ledger is full")));
@@ -607,6 +639,14 @@ dfd_append_receipt(PG_FUNCTION_ARGS)
         dv[4] = PointerGetDatum(public_arr);
         internal_exec(plan_insert_disclosure, dv, 1);
     }
+    if (head->has_tree) {
+        dfd_hash leaf;
+
+        /* extends the Merkle tree; completed subtrees of 16 leaves and up are stored */
+        if (!dfd_merkle_leaf_hash(hash, DFD_SHA256_LEN, leaf) ||
+            !dfd_merkle_frontier_append(&head->frontier, leaf, dfd_merkle_store_node, org))
+            elog(ERROR, "cannot extend the Merkle tree");
+    }
     if (head->needs_touch) {
         Datum tv[3];
 
@@ -626,7 +666,135 @@ dfd_append_receipt(PG_FUNCTION_ARGS)
     result = heap_form_tuple(tupdesc, values, nulls);
     MemoryContextSwitchTo(oldcxt);
     SPI_finish();
-    PG_RETURN_DATUM(HeapTupleGetDatum(result));
+    return result;
+}
+
+PG_FUNCTION_INFO_V1(dfd_append_receipt);
+/*
+ * append_receipt(org uuid, kind text, fields jsonb, public_fields text[] default null)
+ * returns defendable.receipts: the only way a receipt is written. Without public_fields, the
+ * kind's disclosure policy says which fields are public.
+ */
+Datum
+dfd_append_receipt(PG_FUNCTION_ARGS)
+{
+    TupleDesc tupdesc;
+
+    if (PG_ARGISNULL(0))
+        ereport(ERROR,
+                (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("organization must not be null")));
+    if (PG_ARGISNULL(1))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("kind must not be null")));
+    if (PG_ARGISNULL(2))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("fields must not be null"),
+                        errhint("Pass '{}' for a receipt without fields.")));
+    if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+        elog(ERROR, "append_receipt must return defendable.receipts");
+    PG_RETURN_DATUM(HeapTupleGetDatum(do_append(
+        PG_GETARG_UUID_P(0), PG_GETARG_TEXT_PP(1), PG_GETARG_JSONB_P(2),
+        PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3), tupdesc, CurrentMemoryContext)));
+}
+
+PG_FUNCTION_INFO_V1(dfd_erase_field);
+/*
+ * erase_field(org, seq, field, reason): deletes one field's salt and value (its digest stays
+ * in the receipt, so the chain still verifies) and appends an "erasure" receipt that names
+ * the receipt, the field and the reason, never the value.
+ */
+Datum
+dfd_erase_field(PG_FUNCTION_ARGS)
+{
+    pg_uuid_t *org;
+    int64 seq;
+    text *field, *reason;
+    char *field_name;
+    TupleDesc tupdesc;
+    Datum args[3];
+    Oid types[3] = {UUIDOID, INT8OID, TEXTOID};
+    int rc;
+    JsonbParseState *state = NULL;
+    JsonbValue k, v, *res;
+    MemoryContext caller_cxt = CurrentMemoryContext;
+    Jsonb *erasure_fields;
+    ArrayType *erasure_public;
+    Datum pub[2];
+    char org_text[DFD_UUID_LEN + 1];
+
+    for (int i = 0; i < 4; i++)
+        if (PG_ARGISNULL(i))
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("erase_field arguments must not be null")));
+    org = PG_GETARG_UUID_P(0);
+    seq = PG_GETARG_INT64(1);
+    field = PG_GETARG_TEXT_PP(2);
+    reason = PG_GETARG_TEXT_PP(3);
+    field_name = text_to_cstring(field);
+    if (!dfd_valid_field_name(field_name, strlen(field_name)))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("invalid field name \"%.100s\"", field_name)));
+    if (VARSIZE_ANY_EXHDR(reason) == 0 || VARSIZE_ANY_EXHDR(reason) > 1000)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("reason must have 1 to 1000 bytes"),
+                        errdetail("The reason is recorded in the erasure receipt.")));
+    if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+        elog(ERROR, "erase_field must return defendable.receipts");
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    prepare_plans();
+    /* the org lock first: the erasure and its receipt are one step of the org's history */
+    (void)get_head(org, schema_has_v02());
+    args[0] = UUIDPGetDatum(org);
+    args[1] = Int64GetDatum(seq);
+    args[2] = PointerGetDatum(field);
+    dfd_internal_writes++;
+    rc = SPI_execute_with_args(
+        "UPDATE defendable.disclosures SET salts = salts OPERATOR(pg_catalog.-) $3, "
+        "  field_values = field_values OPERATOR(pg_catalog.-) $3, "
+        "  public_fields = pg_catalog.array_remove(public_fields, $3) "
+        "WHERE org_id OPERATOR(pg_catalog.=) $1 AND seq OPERATOR(pg_catalog.=) $2 "
+        "  AND salts OPERATOR(pg_catalog.?) $3",
+        3, types, args, NULL, false, 0);
+    dfd_internal_writes--;
+    if (rc != SPI_OK_UPDATE)
+        elog(ERROR, "cannot erase disclosure: %s", SPI_result_code_string(rc));
+    dfd_uuid_to_text(org, org_text);
+    if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
+                        errmsg("receipt %lld of organization %s has no kept value of field \"%s\"",
+                               (long long)seq, org_text, field_name),
+                        errdetail("The receipt or the field does not exist, or the field was "
+                                  "already erased.")));
+    SPI_finish();
+
+    pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+    k.type = jbvString;
+    k.val.string.val = "erased_seq";
+    k.val.string.len = 10;
+    pushJsonbValue(&state, WJB_KEY, &k);
+    v.type = jbvNumeric;
+    v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int8_numeric, Int64GetDatum(seq)));
+    pushJsonbValue(&state, WJB_VALUE, &v);
+    k.val.string.val = "field";
+    k.val.string.len = 5;
+    pushJsonbValue(&state, WJB_KEY, &k);
+    v.type = jbvString;
+    v.val.string.val = field_name;
+    v.val.string.len = (int)strlen(field_name);
+    pushJsonbValue(&state, WJB_VALUE, &v);
+    k.val.string.val = "reason";
+    k.val.string.len = 6;
+    pushJsonbValue(&state, WJB_KEY, &k);
+    v.val.string.val = VARDATA_ANY(reason);
+    v.val.string.len = (int)VARSIZE_ANY_EXHDR(reason);
+    pushJsonbValue(&state, WJB_VALUE, &v);
+    res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+    erasure_fields = JsonbValueToJsonb(res);
+    /* which receipt and which field are public; the reason may name a person, so it is not */
+    pub[0] = CStringGetTextDatum("erased_seq");
+    pub[1] = CStringGetTextDatum("field");
+    erasure_public = construct_array(pub, 2, TEXTOID, -1, false, TYPALIGN_INT);
+    PG_RETURN_DATUM(HeapTupleGetDatum(do_append(org, cstring_to_text("erasure"), erasure_fields,
+                                                erasure_public, tupdesc, caller_cxt)));
 }
 
 PG_FUNCTION_INFO_V1(dfd_flush_head);
@@ -706,7 +874,10 @@ dfd_guard_write(PG_FUNCTION_ARGS)
                  errdetail("Receipts are hash-chained; a row inserted directly would "
                            "break the chain.")));
     ereport(ERROR,
-            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("defendable.%s is append-only", table),
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+             strcmp(table, "receipts") == 0
+                 ? errmsg("defendable.receipts is append-only")
+                 : errmsg("defendable.%s can only be changed by defendable's functions", table),
              errdetail("%s is refused for every role.",
                        TRIGGER_FIRED_BY_UPDATE(trig->tg_event)   ? "UPDATE"
                        : TRIGGER_FIRED_BY_DELETE(trig->tg_event) ? "DELETE"

@@ -5,6 +5,8 @@
  */
 #include "dfd_pg.h"
 
+#include "executor/spi.h"
+
 /*
  * Writes the body of the receipt whose stored columns are given. Returns what was malformed
  * instead of raising an error, so a verifier can report the receipt and go on.
@@ -53,4 +55,48 @@ dfd_build_body(dfd_buf *out, const pg_uuid_t *org, int64 seq, TimestampTz ts, co
     if (dfd_receipt_body(out, &h, digests, (size_t)n) != DFD_OK)
         return DFD_BODY_MALFORMED_FIELDS; /* a string that is not UTF-8 */
     return DFD_BODY_OK;
+}
+
+/*
+ * Writes the members fields, hash, kind, org, prev, seq, ts (in that, canonical, order, comma
+ * separated, without braces) of the receipt row t, whose first seven columns are those of
+ * defendable.receipts. Projections, bundles and exports all show a receipt this way.
+ */
+void
+dfd_write_header_members(dfd_buf *out, HeapTuple t, TupleDesc d)
+{
+    bool isnull;
+    pg_uuid_t *org = DatumGetUUIDP(SPI_getbinval(t, d, 1, &isnull));
+    int64 seq = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
+    TimestampTz ts = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
+    text *kind = DatumGetTextPP(SPI_getbinval(t, d, 4, &isnull));
+    bytea *prev = DatumGetByteaPP(SPI_getbinval(t, d, 5, &isnull));
+    Jsonb *fields = DatumGetJsonbP(SPI_getbinval(t, d, 6, &isnull));
+    bytea *hash = DatumGetByteaPP(SPI_getbinval(t, d, 7, &isnull));
+    char org_text[DFD_UUID_LEN + 1], ts_text[DFD_TS_LEN + 1], hex[DFD_HEX_HASH_LEN];
+    char num[24];
+
+    dfd_uuid_to_text(org, org_text);
+    if (!dfd_format_ts(ts + DFD_UNIX_TO_PG_USECS, ts_text))
+        ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("receipt time out of range")));
+    if (VARSIZE_ANY_EXHDR(prev) != DFD_SHA256_LEN || VARSIZE_ANY_EXHDR(hash) != DFD_SHA256_LEN)
+        ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("receipt hash is not 32 bytes")));
+    dfd_buf_puts(out, "\"fields\":");
+    dfd_buf_puts(out, JsonbToCString(NULL, &fields->root, VARSIZE(fields)));
+    dfd_hex_encode((const uint8 *)VARDATA_ANY(hash), DFD_SHA256_LEN, hex);
+    dfd_buf_puts(out, ",\"hash\":\"");
+    dfd_buf_append(out, hex, sizeof hex);
+    dfd_buf_puts(out, "\",\"kind\":");
+    dfd_jcs_string(out, VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
+    dfd_buf_puts(out, ",\"org\":\"");
+    dfd_buf_puts(out, org_text);
+    dfd_hex_encode((const uint8 *)VARDATA_ANY(prev), DFD_SHA256_LEN, hex);
+    dfd_buf_puts(out, "\",\"prev\":\"");
+    dfd_buf_append(out, hex, sizeof hex);
+    snprintf(num, sizeof num, "%lld", (long long)seq);
+    dfd_buf_puts(out, "\",\"seq\":");
+    dfd_buf_puts(out, num);
+    dfd_buf_puts(out, ",\"ts\":\"");
+    dfd_buf_puts(out, ts_text);
+    dfd_buf_putc(out, '"');
 }

@@ -48,6 +48,23 @@ extern dfd_body_result dfd_build_body(dfd_buf *out, const pg_uuid_t *org, int64 
                                       const char *kind, size_t kind_len, const bytea *prev,
                                       Jsonb *fields);
 
+/* merkle.c (callers must be inside SPI) */
+#include "core/dfd_merkle.h"
+extern void dfd_merkle_root_at(const pg_uuid_t *org, uint64 size, uint8 out[DFD_SHA256_LEN]);
+extern int dfd_merkle_inclusion_at(const pg_uuid_t *org, uint64 index, uint64 size,
+                                   dfd_hash proof[DFD_MERKLE_MAX_PROOF]);
+extern int dfd_merkle_consistency_at(const pg_uuid_t *org, uint64 old_size, uint64 new_size,
+                                     dfd_hash proof[DFD_MERKLE_MAX_PROOF]);
+extern int64 dfd_merkle_size(const pg_uuid_t *org);
+extern void dfd_merkle_load_frontier(const pg_uuid_t *org, uint64 size, dfd_merkle_frontier *f);
+extern bool dfd_merkle_store_node(void *ctx, unsigned level, uint64_t index, const dfd_hash h);
+
+/* body.c, verify.c (inside SPI) */
+#include "access/htup.h"
+#include "access/tupdesc.h"
+extern void dfd_write_header_members(dfd_buf *out, HeapTuple t, TupleDesc d);
+extern void dfd_projection_text(const pg_uuid_t *org, int64 seq, dfd_buf *out);
+
 /* append.c */
 extern void dfd_append_init(void);
 extern bool dfd_pending_head(const pg_uuid_t *org, int64 *seq, uint8 *hash);

@@ -467,32 +467,27 @@ stored_disclosure(Jsonb *salts, Jsonb *values, const char *name, int name_len, d
     return true;
 }
 
-PG_FUNCTION_INFO_V1(dfd_public_projection);
 /*
- * public_projection(org, seq): header, hash, digest map and the disclosures of the fields
- * that are public and not covered by the never-public rule.
+ * Writes the public projection of one receipt as JSON text (inside SPI): header, hash, digest
+ * map and the disclosures of the fields that are public and not covered by the never-public
+ * rule. Refuses a receipt whose stored hash does not match its body.
  */
-Datum
-dfd_public_projection(PG_FUNCTION_ARGS)
+void
+dfd_projection_text(const pg_uuid_t *org, int64 seq, dfd_buf *out)
 {
-    pg_uuid_t *org = PG_GETARG_UUID_P(0);
-    int64 seq = PG_GETARG_INT64(1);
-    MemoryContext caller = CurrentMemoryContext;
     HeapTuple t;
     TupleDesc d;
     bool isnull, salts_null, values_null, public_null;
-    Jsonb *fields, *salts, *values;
-    ArrayType *public_fields;
-    dfd_buf out, body;
-    char org_text[DFD_UUID_LEN + 1], ts_text[DFD_TS_LEN + 1], hex[DFD_HEX_HASH_LEN];
+    Jsonb *salts, *values;
     Datum *names = NULL;
     int nnames = 0, ndisclosed = 0;
-    Jsonb *result;
-    text *kind;
-    bytea *prev, *hash;
-    char *fields_text;
+    dfd_buf body;
+    bytea *hash;
 
-    open_receipt(org, seq, &body);
+    if (!fetch_receipt(org, seq))
+        no_such_receipt(org, seq);
+    dfd_buf_init(&body);
+    body_of_fetched(&body);
     /* a projection of a receipt that does not hash right would mislead whoever gets it */
     t = SPI_tuptable->vals[0];
     d = SPI_tuptable->tupdesc;
@@ -507,35 +502,23 @@ dfd_public_projection(PG_FUNCTION_ARGS)
                             errmsg("receipt %lld does not match its hash", (long long)seq),
                             errhint("Run defendable.verify_ledger().")));
     }
-    kind = DatumGetTextPP(SPI_getbinval(t, d, RC_KIND + 1, &isnull));
-    prev = DatumGetByteaPP(SPI_getbinval(t, d, RC_PREV + 1, &isnull));
-    fields = DatumGetJsonbP(SPI_getbinval(t, d, RC_FIELDS + 1, &isnull));
+    dfd_buf_free(&body);
     /* a receipt without fields has no disclosures row: the three columns are null */
     {
         Datum sd = SPI_getbinval(t, d, 8, &salts_null);
         Datum vd = SPI_getbinval(t, d, 9, &values_null);
+        Datum pd = SPI_getbinval(t, d, 10, &public_null);
 
         salts = salts_null ? NULL : DatumGetJsonbP(sd);
         values = values_null ? NULL : DatumGetJsonbP(vd);
-    }
-    {
-        Datum pd = SPI_getbinval(t, d, 10, &public_null);
-
         if (!public_null) {
             bool *nulls;
 
-            public_fields = DatumGetArrayTypeP(pd);
-            deconstruct_array(public_fields, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls,
-                              &nnames);
+            deconstruct_array(DatumGetArrayTypeP(pd), TEXTOID, -1, false, TYPALIGN_INT, &names,
+                              &nulls, &nnames);
         }
     }
-
-    dfd_uuid_to_text(org, org_text);
-    dfd_format_ts(DatumGetTimestampTz(SPI_getbinval(t, d, RC_TS + 1, &isnull)) +
-                      DFD_UNIX_TO_PG_USECS,
-                  ts_text);
-    dfd_buf_init(&out);
-    dfd_buf_puts(&out, "{\"disclosures\":[");
+    dfd_buf_puts(out, "{\"disclosures\":[");
     for (int i = 0; i < nnames; i++) {
         text *name = DatumGetTextPP(names[i]);
         int len = VARSIZE_ANY_EXHDR(name);
@@ -548,34 +531,29 @@ dfd_public_projection(PG_FUNCTION_ARGS)
         if (stored_disclosure(salts, values, VARDATA_ANY(name), len, &disclosure, &has_email) &&
             !has_email) {
             if (ndisclosed++)
-                dfd_buf_putc(&out, ',');
-            dfd_jcs_string(&out, disclosure.data, disclosure.len);
+                dfd_buf_putc(out, ',');
+            dfd_jcs_string(out, disclosure.data, disclosure.len);
         }
         dfd_buf_free(&disclosure);
     }
-    fields_text = JsonbToCString(NULL, &fields->root, VARSIZE(fields));
-    dfd_buf_puts(&out, "],\"fields\":");
-    dfd_buf_puts(&out, fields_text);
-    dfd_hex_encode((const uint8 *)VARDATA_ANY(hash), DFD_SHA256_LEN, hex);
-    dfd_buf_puts(&out, ",\"hash\":\"");
-    dfd_buf_append(&out, hex, sizeof hex);
-    dfd_buf_puts(&out, "\",\"kind\":");
-    dfd_jcs_string(&out, VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
-    dfd_buf_puts(&out, ",\"org\":\"");
-    dfd_buf_puts(&out, org_text);
-    dfd_hex_encode((const uint8 *)VARDATA_ANY(prev), DFD_SHA256_LEN, hex);
-    dfd_buf_puts(&out, "\",\"prev\":\"");
-    dfd_buf_append(&out, hex, sizeof hex);
-    dfd_buf_puts(&out, "\",\"seq\":");
-    {
-        char num[24];
+    dfd_buf_puts(out, "],");
+    dfd_write_header_members(out, t, d);
+    dfd_buf_puts(out, ",\"v\":1}");
+}
 
-        snprintf(num, sizeof num, "%lld", (long long)seq);
-        dfd_buf_puts(&out, num);
-    }
-    dfd_buf_puts(&out, ",\"ts\":\"");
-    dfd_buf_puts(&out, ts_text);
-    dfd_buf_puts(&out, "\",\"v\":1}");
+PG_FUNCTION_INFO_V1(dfd_public_projection);
+/* public_projection(org, seq): the redacted, verifiable view of a receipt. */
+Datum
+dfd_public_projection(PG_FUNCTION_ARGS)
+{
+    MemoryContext caller = CurrentMemoryContext;
+    dfd_buf out;
+    Jsonb *result;
+
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    dfd_buf_init(&out);
+    dfd_projection_text(PG_GETARG_UUID_P(0), PG_GETARG_INT64(1), &out);
     dfd_buf_terminate(&out);
     {
         MemoryContext old = MemoryContextSwitchTo(caller);
