@@ -125,41 +125,6 @@ buf_printf(dfd_buf *b, const char *fmt, ...)
 /* ---- showing untrusted text ---------------------------------------------------------------- */
 
 /*
- * Length of the UTF-8 character at s with its code point, or 0 if it is not valid shortest-form
- * UTF-8. This is for display only: what is hashed or compared is never decoded here.
- */
-static size_t
-utf8_char(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    size_t n;
-    uint32_t v, min;
-
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if ((s[0] & 0xe0) == 0xc0)
-        n = 2, v = s[0] & 0x1f, min = 0x80;
-    else if ((s[0] & 0xf0) == 0xe0)
-        n = 3, v = s[0] & 0x0f, min = 0x800;
-    else if ((s[0] & 0xf8) == 0xf0)
-        n = 4, v = s[0] & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
-
-/*
  * Characters a terminal would act on rather than show (C0 and C1 controls, DEL) and the
  * invisible bidirectional controls that can make a line read differently from its bytes.
  */
@@ -184,7 +149,7 @@ put_shown(dfd_buf *b, const char *s, size_t len, size_t max)
 
     while (i < len) {
         uint32_t cp;
-        size_t n = utf8_char(u + i, len - i, &cp);
+        size_t n = dfd_utf8_decode(u + i, len - i, &cp);
 
         if (i >= max) {
             dfd_buf_puts(b, "...");

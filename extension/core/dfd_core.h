@@ -83,6 +83,14 @@ void dfd_b64url_encode(const uint8_t *in, size_t n, char *out);
  */
 bool dfd_b64url_decode(const char *in, size_t len, uint8_t *out, size_t *outlen);
 
+/* ---- UTF-8 ----------------------------------------------------------------------------- */
+
+/*
+ * Decodes one UTF-8 sequence at s (len > 0). Returns its length, or 0 when it is malformed,
+ * overlong, a surrogate or above U+10FFFF. The one decoder every part of defendable uses.
+ */
+size_t dfd_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
+
 /* ---- hashing --------------------------------------------------------------------------- */
 
 #define DFD_SHA256_LEN 32

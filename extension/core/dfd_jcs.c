@@ -16,12 +16,8 @@
 
 /* ---- UTF-8 ----------------------------------------------------------------------------- */
 
-/*
- * Decodes one UTF-8 sequence. Returns its length, or 0 when it is malformed, overlong, a
- * surrogate or above U+10FFFF.
- */
-static size_t
-utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+size_t
+dfd_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {
     unsigned char c = s[0];
 
@@ -108,7 +104,7 @@ dfd_jcs_string(dfd_buf *out, const char *s, size_t len)
 
         if (c >= 0x20 && c != '"' && c != '\\') {
             uint32_t cp;
-            size_t n = c < 0x80 ? 1 : utf8_decode(u + i, len - i, &cp);
+            size_t n = c < 0x80 ? 1 : dfd_utf8_decode(u + i, len - i, &cp);
 
             if (n == 0)
                 return DFD_EUTF8;
@@ -421,7 +417,7 @@ next_utf16_unit(const unsigned char *s, size_t len, size_t *pos, uint32_t *pendi
         *pending = 0;
         return u;
     }
-    n = utf8_decode(s + *pos, len - *pos, &cp);
+    n = dfd_utf8_decode(s + *pos, len - *pos, &cp);
     if (n == 0) { /* invalid input was refused earlier; order bytes as themselves */
         cp = s[*pos];
         n = 1;
@@ -652,7 +648,7 @@ parse_string(parser *p, const char **text, size_t *len)
             }
         } else {
             uint32_t cp;
-            size_t n = utf8_decode(u + p->pos, p->len - p->pos, &cp);
+            size_t n = dfd_utf8_decode(u + p->pos, p->len - p->pos, &cp);
 
             if (n == 0)
                 goto badutf8;

@@ -139,42 +139,6 @@ dfd_b64std_decode(const char *in, size_t len, uint8_t *out, size_t *outlen)
 /* ---- text checks ------------------------------------------------------------------------- */
 
 /*
- * Length of the UTF-8 sequence at s (at most len bytes) with its code point in *cp, or 0 when
- * it is not shortest-form UTF-8 of a scalar value (surrogates and values past U+10FFFF fail).
- */
-static size_t
-utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    size_t n;
-    uint32_t v, min;
-
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if ((s[0] & 0xe0) == 0xc0) {
-        n = 2, v = s[0] & 0x1f, min = 0x80;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        n = 3, v = s[0] & 0x0f, min = 0x800;
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        n = 4, v = s[0] & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
-
-/*
  * Checks note text: valid UTF-8 and no ASCII control character except "\n" (signed-note
  * section "Format"). Checkpoint bodies are note texts, so they share the rule.
  */
@@ -194,7 +158,7 @@ check_note_chars(const char *s, size_t len)
             i++;
             continue;
         }
-        if ((n = utf8_next(u + i, len - i, &cp)) == 0)
+        if ((n = dfd_utf8_decode(u + i, len - i, &cp)) == 0)
             return DFD_EUTF8;
         i += n;
     }
@@ -225,7 +189,7 @@ dfd_note_valid_name(const char *name, size_t len)
         return false;
     while (i < len) {
         uint32_t cp;
-        size_t n = utf8_next(u + i, len - i, &cp);
+        size_t n = dfd_utf8_decode(u + i, len - i, &cp);
 
         if (n == 0 || cp < 0x20 || cp == '+' || is_unicode_space(cp))
             return false;
