@@ -9,7 +9,8 @@
 
 EXTENSION = defendable
 MODULE_big = defendable
-DATA = extension/defendable--0.1.sql extension/defendable--0.1--0.2.sql
+DATA = extension/defendable--0.1.sql extension/defendable--0.1--0.2.sql \
+       extension/defendable--0.2--0.3.sql
 PGFILEDESC = "defendable - tamper-evident receipts ledger"
 
 CORE_SRCS = extension/core/dfd_buf.c extension/core/dfd_encode.c extension/core/dfd_sha256.c \
@@ -17,11 +18,13 @@ CORE_SRCS = extension/core/dfd_buf.c extension/core/dfd_encode.c extension/core/
             extension/core/dfd_note.c
 OBJS = extension/defendable.o extension/append.o extension/verify.o extension/body.o \
        extension/jsonb_jcs.o extension/merkle.o extension/checkpoint.o extension/share.o \
+       extension/access.o \
        $(CORE_SRCS:.c=.o)
 
-REGRESS = format append verify tamper bad_input permissions merkle share erasure checkpoint upgrade
+REGRESS = format append verify tamper bad_input permissions merkle share erasure checkpoint \
+          upgrade identity invites apikeys cross_org quota roles
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=defendable
-ISOLATION = append_same_org append_other_orgs append_subxact
+ISOLATION = append_same_org append_other_orgs append_subxact magic_link_double_spend quota_exact
 ISOLATION_OPTS = --load-extension=defendable
 
 # no LLVM bitcode: JIT-inlining these functions gains nothing and would need clang to build

@@ -58,7 +58,7 @@ dfd_start_cluster() {
 port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir/sock'
-max_connections = 100
+max_connections = 150
 shared_buffers = 128MB
 fsync = off
 synchronous_commit = off

@@ -97,6 +97,8 @@ size_t dfd_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
 
 /* SHA-256 of one message (OpenSSL underneath). Returns false only if OpenSSL fails. */
 bool dfd_sha256(const void *data, size_t len, uint8_t out[DFD_SHA256_LEN]);
+/* Compares two byte strings of length n in time that does not depend on where they differ. */
+bool dfd_ct_equal(const void *a, const void *b, size_t n);
 
 /* ---- RFC 8785 canonical JSON ----------------------------------------------------------- */
 

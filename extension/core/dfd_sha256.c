@@ -32,3 +32,15 @@ dfd_sha256(const void *data, size_t len, uint8_t out[DFD_SHA256_LEN])
         return false;
     return outlen == DFD_SHA256_LEN;
 }
+
+bool
+dfd_ct_equal(const void *a, const void *b, size_t n)
+{
+    const volatile uint8_t *x = a, *y = b;
+    uint8_t diff = 0;
+
+    /* no early exit: every byte is read whatever the earlier ones were */
+    for (size_t i = 0; i < n; i++)
+        diff |= x[i] ^ y[i];
+    return diff == 0;
+}

@@ -371,6 +371,9 @@ test_sha256(void)
     /* FIPS 180-2 appendix B.1 */
     CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0,
           "sha256(abc)");
+    CHECK(dfd_ct_equal("abcd", "abcd", 4) && !dfd_ct_equal("abcd", "abce", 4) &&
+              !dfd_ct_equal("xbcd", "abcd", 4) && dfd_ct_equal("", "", 0),
+          "constant-time compare");
     dfd_sha256("", 0, h);
     dfd_hex_encode(h, 32, hex);
     CHECK(strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0,
