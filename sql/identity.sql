@@ -95,3 +95,27 @@ SELECT defendable.org_get(:'alice', now(), :'acme');
 SELECT kind, d.public_fields FROM defendable.receipts r JOIN defendable.disclosures d USING (org_id, seq)
 WHERE r.org_id = :'acme' ORDER BY r.seq;
 SELECT receipts, ok FROM defendable.verify_ledger(:'acme');
+
+-- the gateway records refusals that rolled back (401/403, webhook signatures) in a new statement
+SELECT defendable.security_event_record('http.forbidden', :'acme', :'bob', '203.0.113.9', '{"route": "PATCH /orgs/{org}/members/{user}"}');
+SELECT kind, org_id = :'acme' AS org, user_id = :'bob' AS usr, ip, detail FROM defendable.security_events WHERE kind = 'http.forbidden';
+\set VERBOSITY sqlstate
+SELECT defendable.security_event_record('Bad Kind');
+SELECT defendable.security_event_record('ok.kind', NULL, NULL, NULL, '[1]');
+SELECT defendable.security_event_record('ok.kind', NULL, NULL, NULL, jsonb_build_object('x', repeat('y', 5000)));
+-- the evidence itself cannot be edited or deleted
+UPDATE defendable.security_events SET kind = 'nothing.happened';
+DELETE FROM defendable.security_events;
+\set VERBOSITY default
+-- retention: events older than the retention go, the rest stay; at least a day is kept
+SET session_replication_role = replica;
+UPDATE defendable.security_events SET at = at - interval '100 days' WHERE kind = 'http.forbidden';
+RESET session_replication_role;
+SELECT defendable.security_events_cleanup() AS removed, (SELECT count(*) > 0 FROM defendable.security_events) AS others_kept;
+SELECT defendable.security_events_cleanup(interval '1 hour');
+-- expired link secrets are wiped from the outbox, expired tokens dropped
+UPDATE defendable.email_outbox SET expires_at = now() - interval '1 minute' WHERE to_email = 'bob@example.com';
+UPDATE defendable.auth_tokens SET expires_at = now() - interval '2 days' WHERE email = 'bob@example.com';
+SELECT defendable.auth_cleanup() > 0 AS cleaned;
+SELECT secret IS NULL AS bob_link_wiped FROM defendable.email_outbox WHERE to_email = 'bob@example.com';
+SELECT count(*) AS bob_tokens FROM defendable.auth_tokens WHERE email = 'bob@example.com';
