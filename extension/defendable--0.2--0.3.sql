@@ -689,42 +689,8 @@ CREATE POLICY auditor_read ON defendable.heads FOR SELECT TO defendable_auditor 
 CREATE POLICY auditor_read ON defendable.merkle_nodes FOR SELECT TO defendable_auditor USING (true);
 CREATE POLICY auditor_read ON defendable.checkpoints FOR SELECT TO defendable_auditor USING (true);
 
-REVOKE ALL ON FUNCTION
-    defendable.quota_take(text, text, integer, interval, integer),
-    defendable.apikey_authenticate(text),
-    defendable.random_token(text, integer),
-    defendable.err(text, text, text),
-    defendable.normalize_email(text),
-    defendable.token_hash(text),
-    defendable.check_actor(uuid, timestamptz),
-    defendable.require_member(uuid, uuid),
-    defendable.require_owner(uuid, uuid),
-    defendable.memberships_of(uuid),
-    defendable.record_event(text, uuid, uuid, inet, jsonb),
-    defendable.check_name(text, text, integer),
-    defendable.lock_org(uuid),
-    defendable.auth_request(text, inet),
-    defendable.auth_verify(text, inet),
-    defendable.me(uuid, timestamptz),
-    defendable.session_revoke_all(uuid, timestamptz),
-    defendable.org_create(uuid, timestamptz, text),
-    defendable.org_get(uuid, timestamptz, uuid),
-    defendable.org_members(uuid, timestamptz, uuid),
-    defendable.member_set_role(uuid, timestamptz, uuid, uuid, text),
-    defendable.member_remove(uuid, timestamptz, uuid, uuid),
-    defendable.invite_create(uuid, timestamptz, uuid, text, text, interval),
-    defendable.invite_revoke(uuid, timestamptz, uuid, uuid),
-    defendable.invite_list(uuid, timestamptz, uuid),
-    defendable.invite_accept(text, inet),
-    defendable.apikey_create(uuid, timestamptz, uuid, text),
-    defendable.apikey_revoke(uuid, timestamptz, uuid, text),
-    defendable.apikey_list(uuid, timestamptz, uuid),
-    defendable.security_event_record(text, uuid, uuid, inet, jsonb),
-    defendable.security_event_counts(timestamptz),
-    defendable.security_events_cleanup(interval),
-    defendable.quota_cleanup(interval),
-    defendable.auth_cleanup()
-FROM PUBLIC;
+-- nothing of the extension is callable by PUBLIC; one statement, so no function can be missed
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA defendable FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA defendable TO defendable_gateway, defendable_auditor;
 
