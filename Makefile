@@ -10,7 +10,7 @@
 EXTENSION = defendable
 MODULE_big = defendable
 DATA = extension/defendable--0.1.sql extension/defendable--0.1--0.2.sql \
-       extension/defendable--0.2--0.3.sql
+       extension/defendable--0.2--0.3.sql extension/defendable--0.3--0.4.sql
 PGFILEDESC = "defendable - tamper-evident receipts ledger"
 
 CORE_SRCS = extension/core/dfd_buf.c extension/core/dfd_encode.c extension/core/dfd_sha256.c \
@@ -22,7 +22,7 @@ OBJS = extension/defendable.o extension/append.o extension/verify.o extension/bo
        $(CORE_SRCS:.c=.o)
 
 REGRESS = format append verify tamper bad_input permissions merkle share erasure checkpoint \
-          upgrade identity invites apikeys cross_org quota roles
+          upgrade identity invites apikeys cross_org quota roles gateway_api
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=defendable
 ISOLATION = append_same_org append_other_orgs append_subxact magic_link_double_spend quota_exact
 ISOLATION_OPTS = --load-extension=defendable
@@ -53,6 +53,7 @@ install: install-gateway
 install-gateway: gateway-build
 	$(INSTALL) -d '$(DESTDIR)$(DFD_BINDIR)'
 	$(INSTALL) -m 755 gateway/defendable-verify '$(DESTDIR)$(DFD_BINDIR)/defendable-verify'
+	$(INSTALL) -m 755 gateway/defendable-gateway '$(DESTDIR)$(DFD_BINDIR)/defendable-gateway'
 
 clean: clean-gateway
 clean-gateway:

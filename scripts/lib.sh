@@ -8,7 +8,8 @@ set -euo pipefail
 DFD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DFD_PG_MAJOR=15
 DFD_PACKAGES=(postgresql-$DFD_PG_MAJOR postgresql-server-dev-$DFD_PG_MAJOR build-essential
-              libssl-dev libjansson-dev python3 libipc-run-perl)
+              libssl-dev libjansson-dev libmicrohttpd-dev libpq-dev pkg-config python3
+              libipc-run-perl curl)
 
 dfd_log() { printf '==> %s\n' "$*" >&2; }
 

@@ -1,0 +1,245 @@
+/*
+ * db.c: one libpq connection per thread, every statement prepared when it connects.
+ *
+ * The statements below are all the SQL the gateway ever runs: parameters only, no text is
+ * spliced. A connection found broken is replaced (connected and prepared again) before the next
+ * statement; a statement whose connection breaks while it runs is never resent, the caller
+ * gets NULL and answers 503 with Retry-After. statement_timeout bounds
+ * every call, connect_timeout every reconnection, so no request can hang on the database.
+ */
+#include "gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+atomic_int gw_db_connections;
+atomic_long gw_db_reconnects;
+
+static char *conninfo;
+static _Thread_local PGconn *tls_conn;
+
+typedef struct stmt {
+    const char *name;
+    const char *sql;
+    int nparams;
+} stmt;
+
+/* $actor is a uuid, $iat the JWT's iat in epoch seconds. */
+static const stmt stmts[] = {
+    {"ready", "SELECT 1", 0},
+    {"quota_take",
+     "SELECT allowed, used, remaining, extract(epoch FROM reset_at)::bigint "
+     "FROM defendable.quota_take($1, $2, $3::integer, make_interval(secs => $4::integer))",
+     4},
+    {"security_event",
+     "SELECT defendable.security_event_record($1, NULL, NULL, $2::inet, $3::jsonb)", 3},
+    {"auth_request", "SELECT defendable.auth_request($1, $2::inet)", 2},
+    {"auth_verify",
+     "SELECT ok, user_id, email, memberships FROM defendable.auth_verify($1, $2::inet)", 2},
+    {"invite_accept",
+     "SELECT ok, user_id, email, org_id, memberships FROM defendable.invite_accept($1, $2::inet)",
+     2},
+    {"me",
+     "SELECT user_id, email, memberships FROM defendable.me($1::uuid, to_timestamp($2::bigint))",
+     2},
+    {"org_create",
+     "SELECT org_id, org_name, to_json(created_at)#>>'{}' FROM defendable.org_create($1::uuid, "
+     "to_timestamp($2::bigint), $3)",
+     3},
+    {"org_get",
+     "SELECT org_id, name, to_json(created_at)#>>'{}', role FROM defendable.org_get($1::uuid, "
+     "to_timestamp($2::bigint), $3::uuid)",
+     3},
+    {"org_members",
+     "SELECT coalesce(jsonb_agg(jsonb_build_object('user_id', user_id, 'email', email, 'role', "
+     "role, "
+     "'joined_at', joined_at)), '[]') FROM defendable.org_members($1::uuid, "
+     "to_timestamp($2::bigint), $3::uuid)",
+     3},
+    {"member_set_role",
+     "SELECT defendable.member_set_role($1::uuid, to_timestamp($2::bigint), $3::uuid, $4::uuid, "
+     "$5)",
+     5},
+    {"invite_create",
+     "SELECT invite_id, to_json(expires_at)#>>'{}' FROM defendable.invite_create($1::uuid, "
+     "to_timestamp($2::bigint), $3::uuid, "
+     "$4, coalesce($5, 'member'), make_interval(hours => coalesce($6::integer, 168)))",
+     6},
+    {"apikey_list",
+     "SELECT coalesce(jsonb_agg(jsonb_build_object('key_id', key_id, 'name', name, 'created_at', "
+     "created_at, "
+     "'last_used_at', last_used_at, 'revoked_at', revoked_at)), '[]') "
+     "FROM defendable.apikey_list($1::uuid, to_timestamp($2::bigint), $3::uuid)",
+     3},
+    {"apikey_create",
+     "SELECT key_id, key, to_json(created_at)#>>'{}' FROM defendable.apikey_create($1::uuid, "
+     "to_timestamp($2::bigint), $3::uuid, $4)",
+     4},
+    {"apikey_revoke",
+     "SELECT defendable.apikey_revoke($1::uuid, to_timestamp($2::bigint), $3::uuid, $4)", 4},
+    {"receipts_list",
+     "SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'ts', ts, 'kind', kind, 'hash', "
+     "hash, "
+     "'fields', fields) ORDER BY seq), '[]'), max(seq), count(*) "
+     "FROM defendable.receipts_list($1::uuid, to_timestamp($2::bigint), $3::uuid, $4::bigint, "
+     "$5::integer)",
+     5},
+    {"receipt_get",
+     "SELECT defendable.receipt_get($1::uuid, to_timestamp($2::bigint), $3::uuid, $4::bigint)", 4},
+    {"receipt_create",
+     "SELECT ok, org_id, seq, hash, to_json(ts)#>>'{}' FROM defendable.receipt_create_by_key($1, "
+     "$2, $3::jsonb, "
+     "CASE WHEN $4::jsonb IS NULL THEN NULL ELSE ARRAY(SELECT "
+     "jsonb_array_elements_text($4::jsonb)) END)",
+     4},
+    {"share_create",
+     "SELECT share_id, token, to_json(expires_at)#>>'{}' FROM defendable.share_create_as($1::uuid, "
+     "to_timestamp($2::bigint), "
+     "$3::uuid, $4::bigint, make_interval(hours => coalesce($5::integer, 168)))",
+     5},
+    {"share_revoke",
+     "SELECT defendable.share_revoke_as($1::uuid, to_timestamp($2::bigint), $3::uuid)", 3},
+    {"share_resolve", "SELECT defendable.share_resolve($1)", 1},
+    {"ledger_verify",
+     "SELECT org_id, receipts, head_seq, ok, first_bad_seq, detail "
+     "FROM defendable.ledger_verify_as($1::uuid, to_timestamp($2::bigint), $3::uuid)",
+     3},
+    {"ledger_proof",
+     "SELECT defendable.ledger_proof_as($1::uuid, to_timestamp($2::bigint), $3::uuid, $4::bigint)",
+     4},
+    {"ledger_checkpoint",
+     "SELECT tree_size, current_size, note FROM defendable.ledger_checkpoint_as($1::uuid, "
+     "to_timestamp($2::bigint), $3::uuid)",
+     3},
+    {"checkpoints_due", "SELECT org_id FROM defendable.checkpoints_due($1::integer)", 1},
+    {"checkpoint_body", "SELECT defendable.checkpoint_body($1::uuid, $2)", 2},
+    {"record_checkpoint", "SELECT tree_size FROM defendable.record_checkpoint($1, $2)", 2},
+    {"outbox_claim",
+     "SELECT message_id, kind, to_email, secret, payload FROM defendable.outbox_claim($1::integer)",
+     1},
+    {"outbox_sent", "SELECT defendable.outbox_mark_sent($1::uuid)", 1},
+    {"outbox_failed", "SELECT defendable.outbox_mark_failed($1::uuid, $2)", 2},
+    {"begin", "BEGIN", 0},
+    {"commit", "COMMIT", 0},
+    {"rollback", "ROLLBACK", 0},
+};
+
+void
+gw_db_set_conninfo(const char *ci)
+{
+    conninfo = ci ? strdup(ci) : strdup("");
+}
+
+static bool
+prepare_all(PGconn *c)
+{
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        PGresult *res;
+
+        if (strcmp(stmts[i].sql, "BEGIN") == 0 || strcmp(stmts[i].sql, "COMMIT") == 0 ||
+            strcmp(stmts[i].sql, "ROLLBACK") == 0)
+            continue; /* transaction control is not preparable; sent as simple queries */
+        res = PQprepare(c, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            char esc[300];
+
+            gw_json_escape(PQresultErrorMessage(res), esc, sizeof esc);
+            gw_log("error", "db", "\"message\":\"cannot prepare %s\",\"detail\":\"%s\"",
+                   stmts[i].name, esc);
+            PQclear(res);
+            return false;
+        }
+        PQclear(res);
+    }
+    return true;
+}
+
+static PGconn *
+connect_now(void)
+{
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", NULL};
+    const char *vals[] = {conninfo ? conninfo : "", "defendable-gateway", "3",
+                          "-c statement_timeout=5000 -c lock_timeout=3000 "
+                          "-c idle_in_transaction_session_timeout=10000",
+                          NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+    if (c == NULL || PQstatus(c) != CONNECTION_OK || !prepare_all(c)) {
+        if (c != NULL && PQstatus(c) != CONNECTION_OK) {
+            char esc[300];
+
+            /* libpq's message may contain the host, never the password */
+            gw_json_escape(PQerrorMessage(c), esc, sizeof esc);
+            gw_log("warn", "db", "\"message\":\"cannot connect\",\"detail\":\"%s\"", esc);
+        }
+        PQfinish(c);
+        return NULL;
+    }
+    atomic_fetch_add(&gw_db_connections, 1);
+    return c;
+}
+
+static void
+drop_connection(void)
+{
+    if (tls_conn != NULL) {
+        PQfinish(tls_conn);
+        tls_conn = NULL;
+        atomic_fetch_sub(&gw_db_connections, 1);
+    }
+}
+
+void
+gw_db_close_thread(void)
+{
+    drop_connection();
+}
+
+static bool
+is_transaction_control(const char *name)
+{
+    return strcmp(name, "begin") == 0 || strcmp(name, "commit") == 0 ||
+           strcmp(name, "rollback") == 0;
+}
+
+PGresult *
+gw_db_exec(const char *name, int nparams, const char *const *values)
+{
+    PGresult *res;
+
+    if (tls_conn != NULL && PQstatus(tls_conn) != CONNECTION_OK)
+        drop_connection();
+    if (tls_conn == NULL) {
+        tls_conn = connect_now();
+        if (tls_conn == NULL)
+            return NULL;
+        atomic_fetch_add(&gw_db_reconnects, 1);
+    }
+    res = is_transaction_control(name)
+              ? PQexec(tls_conn, strcmp(name, "begin") == 0    ? "BEGIN"
+                                 : strcmp(name, "commit") == 0 ? "COMMIT"
+                                                               : "ROLLBACK")
+              : PQexecPrepared(tls_conn, name, nparams, values, NULL, NULL, 0);
+    if (PQstatus(tls_conn) != CONNECTION_OK) {
+        /*
+         * The connection broke while the statement was out: it may or may not have run, so it
+         * is not sent again (an append must never happen twice). The caller answers 503; the
+         * next call on this thread connects afresh.
+         */
+        PQclear(res);
+        drop_connection();
+        return NULL;
+    }
+    return res;
+}
+
+bool
+gw_db_ready(void)
+{
+    PGresult *res = gw_db_exec("ready", 0, NULL);
+    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    PQclear(res);
+    return ok;
+}

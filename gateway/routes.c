@@ -1,0 +1,437 @@
+/*
+ * routes.c: the route table, as data. Routing, authentication, rate limits and the OpenAPI
+ * 3.1 document (served at /openapi.json, committed as docs/openapi.json) all come from it, so
+ * the document cannot drift from what the server does; the contract test checks both ways.
+ */
+#include "gw.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define TEN_MIN 600
+#define HOUR 3600
+
+/* Rate limits of DESIGN.md section 6 (seed 001). */
+#define LIMIT_NONE                                                                                 \
+    {                                                                                              \
+        {NULL, NULL, 0, 0},                                                                        \
+        {                                                                                          \
+            NULL, NULL, 0, 0                                                                       \
+        }                                                                                          \
+    }
+
+const gw_route gw_routes[] = {
+    {"GET", "/healthz", GW_AUTH_NONE, gw_h_healthz, "Liveness: the process serves", NULL, "Status",
+     200, NULL, LIMIT_NONE},
+    {"GET", "/readyz", GW_AUTH_NONE, gw_h_readyz, "Readiness: the database answers", NULL, "Status",
+     200, NULL, LIMIT_NONE},
+    {"GET", "/metrics", GW_AUTH_NONE, gw_h_metrics, "Prometheus metrics", NULL, NULL, 200, NULL,
+     LIMIT_NONE},
+    {"GET", "/openapi.json", GW_AUTH_NONE, gw_h_openapi, "This document", NULL, NULL, 200, NULL,
+     LIMIT_NONE},
+    {"POST",
+     "/auth/request",
+     GW_AUTH_NONE,
+     gw_h_auth_request,
+     "Email a magic link (same answer for every address)",
+     "AuthRequest",
+     "Status",
+     202,
+     NULL,
+     {{"auth.request.email", "body:email", 5, TEN_MIN}, {"auth.request.ip", "ip", 5, TEN_MIN}}},
+    {"POST",
+     "/auth/verify",
+     GW_AUTH_NONE,
+     gw_h_auth_verify,
+     "Exchange a magic-link token for a session token",
+     "TokenBody",
+     "Session",
+     200,
+     NULL,
+     {{"auth.verify.ip", "ip", 20, TEN_MIN}, {NULL, NULL, 0, 0}}},
+    {"POST",
+     "/auth/accept-invite",
+     GW_AUTH_NONE,
+     gw_h_auth_accept_invite,
+     "Accept an invite and log in",
+     "TokenBody",
+     "Session",
+     200,
+     NULL,
+     {{"auth.accept_invite.ip", "ip", 20, TEN_MIN}, {NULL, NULL, 0, 0}}},
+    {"GET", "/auth/magic", GW_AUTH_NONE, gw_h_auth_page,
+     "The page a magic link opens (never consumes the token)", NULL, NULL, 200, "token",
+     LIMIT_NONE},
+    {"GET", "/auth/invite", GW_AUTH_NONE, gw_h_invite_page,
+     "The page an invite link opens (never consumes the token)", NULL, NULL, 200, "token",
+     LIMIT_NONE},
+    {"GET", "/me", GW_AUTH_JWT, gw_h_me, "The logged-in user and their memberships", NULL, "Me",
+     200, NULL, LIMIT_NONE},
+    {"POST", "/orgs", GW_AUTH_JWT, gw_h_org_create, "Create an organization (you become its owner)",
+     "OrgCreate", "Org", 201, NULL, LIMIT_NONE},
+    {"GET", "/orgs/{org}", GW_AUTH_JWT, gw_h_org_get, "An organization you belong to", NULL, "Org",
+     200, NULL, LIMIT_NONE},
+    {"GET", "/orgs/{org}/members", GW_AUTH_JWT, gw_h_org_members, "Members of an organization",
+     NULL, "Members", 200, NULL, LIMIT_NONE},
+    {"PATCH", "/orgs/{org}/members/{user}", GW_AUTH_JWT, gw_h_member_patch,
+     "Change a member's role (owners)", "RoleChange", NULL, 204, NULL, LIMIT_NONE},
+    {"POST", "/orgs/{org}/invites", GW_AUTH_JWT, gw_h_invite_create,
+     "Invite someone by email (owners)", "InviteCreate", "Invite", 201, NULL, LIMIT_NONE},
+    {"GET", "/orgs/{org}/api-keys", GW_AUTH_JWT, gw_h_apikeys_list,
+     "API keys of an organization (owners)", NULL, "ApiKeys", 200, NULL, LIMIT_NONE},
+    {"POST", "/orgs/{org}/api-keys", GW_AUTH_JWT, gw_h_apikeys_create,
+     "Create an API key (owners); the key is shown once", "ApiKeyCreate", "ApiKeyCreated", 201,
+     NULL, LIMIT_NONE},
+    {"DELETE", "/orgs/{org}/api-keys/{id}", GW_AUTH_JWT, gw_h_apikeys_delete,
+     "Revoke an API key (owners)", NULL, NULL, 204, NULL, LIMIT_NONE},
+    {"GET", "/receipts", GW_AUTH_JWT, gw_h_receipts_list,
+     "Receipts of an organization, oldest first, by cursor", NULL, "ReceiptPage", 200,
+     "org,after,limit", LIMIT_NONE},
+    {"GET", "/receipts/{seq}", GW_AUTH_JWT, gw_h_receipt_get, "One receipt with its kept values",
+     NULL, "ReceiptDetail", 200, "org", LIMIT_NONE},
+    {"POST", "/receipts", GW_AUTH_APIKEY, gw_h_receipt_create, "Append a receipt (API key)",
+     "ReceiptCreate", "ReceiptCreated", 201, NULL, LIMIT_NONE},
+    {"POST", "/receipts/{seq}/share", GW_AUTH_JWT, gw_h_receipt_share,
+     "Share a receipt; the link is shown once", "ShareCreate", "ShareCreated", 201, "org",
+     LIMIT_NONE},
+    {"DELETE", "/shares/{id}", GW_AUTH_JWT, gw_h_share_delete, "Revoke a share link", NULL, NULL,
+     204, NULL, LIMIT_NONE},
+    {"GET",
+     "/share/{token}",
+     GW_AUTH_NONE,
+     gw_h_share_get,
+     "A shared receipt's bundle (public)",
+     NULL,
+     "Bundle",
+     200,
+     NULL,
+     {{"share.get.ip", "ip", 600, HOUR}, {NULL, NULL, 0, 0}}},
+    {"GET", "/ledger/verify", GW_AUTH_JWT, gw_h_ledger_verify, "Verify an organization's ledger",
+     NULL, "LedgerVerify", 200, "org", LIMIT_NONE},
+    {"GET", "/ledger/checkpoint", GW_AUTH_JWT, gw_h_ledger_checkpoint,
+     "The newest signed checkpoint (signed now if behind)", NULL, "Checkpoint", 200, "org",
+     LIMIT_NONE},
+    {"GET", "/ledger/proof/{seq}", GW_AUTH_JWT, gw_h_ledger_proof,
+     "Inclusion proof bundle of a receipt", NULL, "Bundle", 200, "org", LIMIT_NONE},
+    {"GET", "/ledger/keys", GW_AUTH_NONE, gw_h_ledger_keys,
+     "The verifier key of this deployment's checkpoints", NULL, "Keys", 200, NULL, LIMIT_NONE},
+};
+
+const size_t gw_n_routes = sizeof gw_routes / sizeof gw_routes[0];
+
+/* Matches one path against one pattern, collecting {placeholders}. */
+static bool
+match(const char *pattern, const char *path, char params[][128], int *n)
+{
+    *n = 0;
+    while (*pattern && *path) {
+        if (*pattern == '{') {
+            const char *end = strchr(pattern, '}');
+            size_t len = strcspn(path, "/");
+
+            if (end == NULL || len == 0 || len >= 128 || *n >= GW_MAX_PARAMS)
+                return false;
+            memcpy(params[*n], path, len);
+            params[*n][len] = '\0';
+            (*n)++;
+            pattern = end + 1;
+            path += len;
+        } else if (*pattern++ != *path++) {
+            return false;
+        }
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+const gw_route *
+gw_route_match(const char *method, const char *path, char params[][128], int *n_params,
+               bool *path_known)
+{
+    char scratch[GW_MAX_PARAMS][128];
+    int n;
+
+    *path_known = false;
+    for (size_t i = 0; i < gw_n_routes; i++) {
+        if (!match(gw_routes[i].pattern, path, scratch, &n))
+            continue;
+        *path_known = true;
+        if (strcmp(gw_routes[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(gw_routes[i].method, "GET") == 0)) {
+            memcpy(params, scratch, sizeof scratch);
+            *n_params = n;
+            return &gw_routes[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- OpenAPI --------------------------------------------------------------------------------- */
+
+static json_t *
+ref(const char *name)
+{
+    char path[128];
+
+    snprintf(path, sizeof path, "#/components/schemas/%s", name);
+    return json_pack("{s:s}", "$ref", path);
+}
+
+static json_t *
+str_schema(const char *format)
+{
+    return format ? json_pack("{s:s,s:s}", "type", "string", "format", format)
+                  : json_pack("{s:s}", "type", "string");
+}
+
+static json_t *
+object(json_t *properties, const char *const *required)
+{
+    json_t *o = json_pack("{s:s,s:o}", "type", "object", "properties", properties);
+    json_t *req = json_array();
+
+    for (; required && *required; required++)
+        json_array_append_new(req, json_string(*required));
+    json_object_set_new(o, "required", req);
+    return o;
+}
+
+/* The component schemas named by the route table. */
+static json_t *
+schemas(void)
+{
+    json_t *s = json_object();
+    json_t *problem_props =
+        json_pack("{s:o,s:o,s:o,s:o,s:o}", "type", str_schema(NULL), "title", str_schema(NULL),
+                  "status", json_pack("{s:s}", "type", "integer"), "detail", str_schema(NULL),
+                  "instance", str_schema(NULL));
+    static const char *const problem_req[] = {"type", "title", "status", NULL};
+    static const char *const status_req[] = {"status", NULL};
+    static const char *const email_req[] = {"email", NULL};
+    static const char *const token_req[] = {"token", NULL};
+    static const char *const session_req[] = {"token", "user_id", "email", "memberships", NULL};
+    static const char *const name_req[] = {"name", NULL};
+    static const char *const org_req[] = {"org_id", "name", "created_at", "role", NULL};
+    static const char *const role_req[] = {"role", NULL};
+    static const char *const receipt_req[] = {"kind", "fields", NULL};
+    static const char *const none[] = {NULL};
+
+    json_object_set_new(s, "Problem", object(problem_props, problem_req));
+    json_object_set_new(s, "Status",
+                        object(json_pack("{s:o}", "status", str_schema(NULL)), status_req));
+    json_object_set_new(s, "AuthRequest",
+                        object(json_pack("{s:o}", "email", str_schema("email")), email_req));
+    json_object_set_new(s, "TokenBody",
+                        object(json_pack("{s:o}", "token", str_schema(NULL)), token_req));
+    json_object_set_new(
+        s, "Membership",
+        object(json_pack("{s:o,s:o,s:o}", "org_id", str_schema("uuid"), "name", str_schema(NULL),
+                         "role",
+                         json_pack("{s:s,s:[s,s]}", "type", "string", "enum", "owner", "member")),
+               none));
+    json_object_set_new(
+        s, "Session",
+        object(json_pack("{s:o,s:o,s:o,s:o,s:o}", "token", str_schema(NULL), "user_id",
+                         str_schema("uuid"), "email", str_schema("email"), "expires_at",
+                         str_schema("date-time"), "memberships",
+                         json_pack("{s:s,s:o}", "type", "array", "items", ref("Membership"))),
+               session_req));
+    json_object_set_new(
+        s, "Me",
+        object(json_pack("{s:o,s:o,s:o}", "user_id", str_schema("uuid"), "email",
+                         str_schema("email"), "memberships",
+                         json_pack("{s:s,s:o}", "type", "array", "items", ref("Membership"))),
+               none));
+    json_object_set_new(s, "OrgCreate",
+                        object(json_pack("{s:o}", "name", str_schema(NULL)), name_req));
+    json_object_set_new(s, "Org",
+                        object(json_pack("{s:o,s:o,s:o,s:o}", "org_id", str_schema("uuid"), "name",
+                                         str_schema(NULL), "created_at", str_schema("date-time"),
+                                         "role", str_schema(NULL)),
+                               org_req));
+    json_object_set_new(
+        s, "Members",
+        json_pack("{s:s,s:o}", "type", "array", "items",
+                  object(json_pack("{s:o,s:o,s:o,s:o}", "user_id", str_schema("uuid"), "email",
+                                   str_schema("email"), "role", str_schema(NULL), "joined_at",
+                                   str_schema("date-time")),
+                         none)));
+    json_object_set_new(
+        s, "RoleChange",
+        object(json_pack("{s:o}", "role",
+                         json_pack("{s:s,s:[s,s]}", "type", "string", "enum", "owner", "member")),
+               role_req));
+    json_object_set_new(
+        s, "InviteCreate",
+        object(
+            json_pack("{s:o,s:o,s:o}", "email", str_schema("email"), "role",
+                      json_pack("{s:s,s:[s,s]}", "type", "string", "enum", "owner", "member"),
+                      "ttl_hours",
+                      json_pack("{s:s,s:i,s:i}", "type", "integer", "minimum", 1, "maximum", 720)),
+            email_req));
+    json_object_set_new(s, "Invite",
+                        object(json_pack("{s:o,s:o}", "invite_id", str_schema("uuid"), "expires_at",
+                                         str_schema("date-time")),
+                               none));
+    json_object_set_new(s, "ApiKeyCreate",
+                        object(json_pack("{s:o}", "name", str_schema(NULL)), name_req));
+    json_object_set_new(s, "ApiKeyCreated",
+                        object(json_pack("{s:o,s:o,s:o}", "key_id", str_schema(NULL), "key",
+                                         str_schema(NULL), "created_at", str_schema("date-time")),
+                               none));
+    json_object_set_new(
+        s, "ApiKeys",
+        json_pack("{s:s,s:o}", "type", "array", "items",
+                  object(json_pack("{s:o,s:o,s:o,s:o,s:o}", "key_id", str_schema(NULL), "name",
+                                   str_schema(NULL), "created_at", str_schema("date-time"),
+                                   "last_used_at", json_pack("{s:[s,s]}", "type", "string", "null"),
+                                   "revoked_at", json_pack("{s:[s,s]}", "type", "string", "null")),
+                         none)));
+    json_object_set_new(
+        s, "ReceiptPage",
+        object(json_pack("{s:o,s:o}", "items",
+                         json_pack("{s:s,s:o}", "type", "array", "items",
+                                   object(json_pack("{s:o,s:o,s:o,s:o,s:o}", "seq",
+                                                    json_pack("{s:s}", "type", "integer"), "ts",
+                                                    str_schema("date-time"), "kind",
+                                                    str_schema(NULL), "hash", str_schema(NULL),
+                                                    "fields", json_pack("{s:s}", "type", "object")),
+                                          none)),
+                         "next", json_pack("{s:[s,s]}", "type", "integer", "null")),
+               none));
+    json_object_set_new(
+        s, "ReceiptDetail",
+        object(json_pack("{s:o,s:o,s:o}", "receipt", json_pack("{s:s}", "type", "object"), "values",
+                         json_pack("{s:s}", "type", "object"), "public_fields",
+                         json_pack("{s:s}", "type", "array")),
+               none));
+    json_object_set_new(
+        s, "ReceiptCreate",
+        object(json_pack("{s:o,s:o,s:o}", "kind", str_schema(NULL), "fields",
+                         json_pack("{s:s}", "type", "object"), "public_fields",
+                         json_pack("{s:s,s:o}", "type", "array", "items", str_schema(NULL))),
+               receipt_req));
+    json_object_set_new(s, "ReceiptCreated",
+                        object(json_pack("{s:o,s:o,s:o,s:o}", "org_id", str_schema("uuid"), "seq",
+                                         json_pack("{s:s}", "type", "integer"), "hash",
+                                         str_schema(NULL), "ts", str_schema("date-time")),
+                               none));
+    json_object_set_new(s, "ShareCreate",
+                        object(json_pack("{s:o}", "ttl_hours",
+                                         json_pack("{s:s,s:i,s:i}", "type", "integer", "minimum", 1,
+                                                   "maximum", 8784)),
+                               none));
+    json_object_set_new(s, "ShareCreated",
+                        object(json_pack("{s:o,s:o,s:o,s:o}", "share_id", str_schema("uuid"),
+                                         "token", str_schema(NULL), "url", str_schema("uri"),
+                                         "expires_at", str_schema("date-time")),
+                               none));
+    json_object_set_new(
+        s, "Bundle",
+        object(json_pack("{s:o,s:o,s:o,s:o}", "v", json_pack("{s:s}", "type", "integer"), "receipt",
+                         json_pack("{s:s}", "type", "object"), "inclusion",
+                         json_pack("{s:s}", "type", "object"), "checkpoint",
+                         json_pack("{s:[s,s]}", "type", "string", "null")),
+               none));
+    json_object_set_new(
+        s, "LedgerVerify",
+        object(json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "org_id", str_schema("uuid"), "receipts",
+                         json_pack("{s:s}", "type", "integer"), "head_seq",
+                         json_pack("{s:[s,s]}", "type", "integer", "null"), "ok",
+                         json_pack("{s:s}", "type", "boolean"), "first_bad_seq",
+                         json_pack("{s:[s,s]}", "type", "integer", "null"), "detail",
+                         str_schema(NULL)),
+               none));
+    json_object_set_new(
+        s, "Checkpoint",
+        object(json_pack("{s:o,s:o,s:o,s:o}", "tree_size", json_pack("{s:s}", "type", "integer"),
+                         "current_size", json_pack("{s:s}", "type", "integer"), "note",
+                         json_pack("{s:[s,s]}", "type", "string", "null"), "verifier_key",
+                         str_schema(NULL)),
+               none));
+    json_object_set_new(
+        s, "Keys",
+        object(json_pack("{s:o,s:o}", "origin", str_schema(NULL), "verifier_keys",
+                         json_pack("{s:s,s:o}", "type", "array", "items", str_schema(NULL))),
+               none));
+    return s;
+}
+
+json_t *
+gw_openapi(const char *server_url)
+{
+    json_t *doc = json_object(), *paths = json_object();
+
+    json_object_set_new(doc, "openapi", json_string("3.1.0"));
+    json_object_set_new(
+        doc, "info",
+        json_pack("{s:s,s:s,s:s}", "title", "defendable gateway", "version", GW_VERSION,
+                  "description",
+                  "Tamper-evident receipts ledger. Errors are RFC 9457 problem+json."));
+    json_object_set_new(doc, "servers", json_pack("[{s:s}]", "url", server_url));
+    for (size_t i = 0; i < gw_n_routes; i++) {
+        const gw_route *rt = &gw_routes[i];
+        json_t *item = json_object_get(paths, rt->pattern), *op, *params = json_array(), *responses;
+        char method[8], status[8];
+        const char *p;
+
+        if (item == NULL) {
+            item = json_object();
+            json_object_set_new(paths, rt->pattern, item);
+        }
+        for (size_t k = 0; rt->method[k] && k < sizeof method - 1; k++)
+            method[k] = (char)(rt->method[k] - 'A' + 'a'), method[k + 1] = '\0';
+        op = json_pack("{s:s}", "summary", rt->summary);
+        for (p = strchr(rt->pattern, '{'); p; p = strchr(p + 1, '{')) {
+            char name[32];
+            size_t len = strcspn(p + 1, "}");
+
+            snprintf(name, sizeof name, "%.*s", (int)len, p + 1);
+            json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:o}", "name", name, "in", "path",
+                                                    "required", 1, "schema", str_schema(NULL)));
+        }
+        for (p = rt->query; p && *p;) {
+            char name[32];
+            size_t len = strcspn(p, ",");
+
+            snprintf(name, sizeof name, "%.*s", (int)len, p);
+            json_array_append_new(
+                params, json_pack("{s:s,s:s,s:b,s:o}", "name", name, "in", "query", "required",
+                                  strcmp(name, "org") == 0 || strcmp(name, "token") == 0, "schema",
+                                  str_schema(NULL)));
+            p += len + (p[len] == ',');
+        }
+        if (json_array_size(params) > 0)
+            json_object_set_new(op, "parameters", params);
+        else
+            json_decref(params);
+        if (rt->request)
+            json_object_set_new(op, "requestBody",
+                                json_pack("{s:b,s:{s:{s:o}}}", "required", 1, "content",
+                                          "application/json", "schema", ref(rt->request)));
+        responses = json_object();
+        snprintf(status, sizeof status, "%u", rt->success_status);
+        if (rt->response)
+            json_object_set_new(responses, status,
+                                json_pack("{s:s,s:{s:{s:o}}}", "description", "Success", "content",
+                                          "application/json", "schema", ref(rt->response)));
+        else
+            json_object_set_new(responses, status, json_pack("{s:s}", "description", "Success"));
+        json_object_set_new(responses, "default",
+                            json_pack("{s:s,s:{s:{s:o}}}", "description", "A problem (RFC 9457)",
+                                      "content", "application/problem+json", "schema",
+                                      ref("Problem")));
+        json_object_set_new(op, "responses", responses);
+        if (rt->auth == GW_AUTH_JWT)
+            json_object_set_new(op, "security", json_pack("[{s:[]}]", "session"));
+        else if (rt->auth == GW_AUTH_APIKEY)
+            json_object_set_new(op, "security", json_pack("[{s:[]}]", "apiKey"));
+        json_object_set_new(item, method, op);
+    }
+    json_object_set_new(doc, "paths", paths);
+    json_object_set_new(doc, "components",
+                        json_pack("{s:o,s:{s:{s:s,s:s,s:s},s:{s:s,s:s,s:s}}}", "schemas", schemas(),
+                                  "securitySchemes", "session", "type", "http", "scheme", "bearer",
+                                  "bearerFormat", "JWT", "apiKey", "type", "http", "scheme",
+                                  "bearer", "bearerFormat", "dfd_<id>_<secret>"));
+    return doc;
+}

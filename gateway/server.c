@@ -1,0 +1,637 @@
+/*
+ * server.c: defendable-gateway's main program: configuration and boot checks, the
+ * libmicrohttpd daemon, and the request path every route shares (routing, body capture,
+ * authentication, rate limits, the handler, common headers, access log, metrics).
+ *
+ * Threading: libmicrohttpd runs a pool of epoll threads; each keeps one libpq connection with
+ * every statement prepared (db.c). A blocking SQL call holds only its own thread. This is GNU
+ * Taler's exchange design; with DB round trips well under a millisecond it keeps p99 low at
+ * 64 connections on 2 cores (bench/, issue 8).
+ */
+#include "gw.h"
+#include "jwt.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+gw_state gw;
+atomic_bool gw_stopping;
+
+#define GW_JWT_LEEWAY 60
+#define GW_THREADS_DEFAULT 8
+#define GW_SHUTDOWN_SECONDS 10
+
+static int64_t
+now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+new_request_id(gw_req *r)
+{
+    const char *given = gw_header(r, "X-Request-Id");
+    uint8_t raw[12];
+    size_t len;
+
+    /* keep a caller's id only if it is short and plain, so logs stay safe to read */
+    if (given != NULL && (len = strlen(given)) > 0 && len <= 64 &&
+        strspn(given, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len) {
+        memcpy(r->request_id, given, len + 1);
+        return;
+    }
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        memset(raw, 0, sizeof raw);
+    dfd_hex_encode(raw, sizeof raw, r->request_id);
+    r->request_id[2 * sizeof raw] = '\0';
+}
+
+static void
+client_ip(gw_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    snprintf(r->ip, sizeof r->ip, "0.0.0.0");
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    if (ci->client_addr->sa_family == AF_INET) {
+        memcpy(&r->addr, ci->client_addr, sizeof(struct sockaddr_in));
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, r->ip,
+                  sizeof r->ip);
+    } else if (ci->client_addr->sa_family == AF_INET6) {
+        memcpy(&r->addr, ci->client_addr, sizeof(struct sockaddr_in6));
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, r->ip,
+                  sizeof r->ip);
+    }
+}
+
+/* The token after "Bearer " (scheme case-insensitive), or NULL. */
+static const char *
+bearer_token(gw_req *r)
+{
+    const char *h = gw_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return *h ? h : NULL;
+}
+
+/* Records a refused request as a security event, in its own statement (the request failed). */
+static void
+record_refusal(gw_req *r, const char *kind, const char *reason)
+{
+    char detail[1024], route[256], esc[300];
+    const char *values[3];
+    PGresult *res;
+
+    gw_json_escape(r->route ? r->route->pattern : "?", route, sizeof route);
+    gw_json_escape(reason ? reason : "", esc, sizeof esc);
+    snprintf(detail, sizeof detail, "{\"method\":\"%s\",\"route\":\"%s\",\"reason\":\"%s\"}",
+             r->method, route, esc);
+    values[0] = kind;
+    values[1] = r->ip;
+    values[2] = detail;
+    res = gw_db_exec("security_event", 3, values);
+    PQclear(res);
+}
+
+static bool
+constant_time_str_eq(const char *given, const char *expected)
+{
+    uint8_t a[32], b[32];
+
+    /* hash both, so the comparison time depends on neither length nor content */
+    if (given == NULL || expected == NULL || !dfd_sha256(given, strlen(given), a) ||
+        !dfd_sha256(expected, strlen(expected), b))
+        return false;
+    return dfd_ct_equal(a, b, sizeof a);
+}
+
+/* Authenticates per the route's kind; replies 401/403 and returns false on failure. */
+static bool
+authenticate(gw_req *r)
+{
+    const char *token = bearer_token(r);
+
+    switch (r->route->auth) {
+    case GW_AUTH_NONE:
+        return true;
+    case GW_AUTH_JWT: {
+        gw_jwt_claims claims;
+        gw_jwt_status st = GW_JWT_MALFORMED;
+
+        if (token != NULL && strncmp(token, "dfd_", 4) != 0)
+            st = gw_jwt_verify(token, strlen(token), gw.cfg.jwt_secret, gw.cfg.jwt_secret_len,
+                               gw.cfg.jwt_secret_previous, gw.cfg.jwt_secret_previous_len,
+                               (int64_t)time(NULL), GW_JWT_LEEWAY, &claims);
+        if (st != GW_JWT_OK || !gw_text_is_uuid(claims.sub)) {
+            gw_metrics_count("auth_failures");
+            record_refusal(r, "http.unauthorized", token ? gw_jwt_status_text(st) : "no token");
+            gw_reply_problem(r, GW_P_UNAUTHORIZED, "A valid bearer token is required.");
+            return false;
+        }
+        snprintf(r->actor, sizeof r->actor, "%s", claims.sub);
+        snprintf(r->iat, sizeof r->iat, "%" PRId64, claims.iat);
+        return true;
+    }
+    case GW_AUTH_APIKEY:
+        if (token == NULL || strncmp(token, "dfd_", 4) != 0 || strlen(token) > 200) {
+            gw_metrics_count("auth_failures");
+            record_refusal(r, "http.unauthorized", "no API key");
+            gw_reply_problem(r, GW_P_UNAUTHORIZED, "An API key is required.");
+            return false;
+        }
+        r->bearer = token; /* checked in SQL by the handler, with the work it authorizes */
+        return true;
+    case GW_AUTH_INTERNAL:
+    case GW_AUTH_RUNNER: {
+        const char *secret =
+            r->route->auth == GW_AUTH_INTERNAL ? gw.cfg.internal_api_key : gw.cfg.runner_token;
+
+        if (!gw_cidr_match(gw.cfg.internal_allow, gw.cfg.n_internal_allow,
+                           (const struct sockaddr *)&r->addr)) {
+            gw_metrics_count("forbidden");
+            record_refusal(r, "http.forbidden", "source address not allowed");
+            gw_reply_problem(r, GW_P_FORBIDDEN, "This route is not reachable from here.");
+            return false;
+        }
+        if (secret == NULL || token == NULL || !constant_time_str_eq(token, secret)) {
+            gw_metrics_count("auth_failures");
+            record_refusal(r, "http.unauthorized", "bad internal credential");
+            gw_reply_problem(r, GW_P_UNAUTHORIZED, "A valid internal credential is required.");
+            return false;
+        }
+        return true;
+    }
+    }
+    return false;
+}
+
+/* Applies the route's rate limits through quota_take (shared by every gateway replica). */
+static bool
+rate_limited(gw_req *r)
+{
+    for (int i = 0; i < 2 && r->route->limits[i].scope != NULL; i++) {
+        const gw_limit *l = &r->route->limits[i];
+        char subject[300], limit[16], window[16];
+        const char *values[4];
+        PGresult *res;
+
+        if (strcmp(l->key, "ip") == 0) {
+            snprintf(subject, sizeof subject, "%s", r->ip);
+        } else {
+            json_t *v = r->json ? json_object_get(r->json, l->key + 5) : NULL;
+
+            if (!json_is_string(v))
+                continue; /* the body check will refuse the request */
+            snprintf(subject, sizeof subject, "%s", json_string_value(v));
+            for (char *p = subject; *p; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                    *p = (char)(*p - 'A' + 'a');
+        }
+        snprintf(limit, sizeof limit, "%d", l->limit);
+        snprintf(window, sizeof window, "%d", l->window_seconds);
+        values[0] = l->scope;
+        values[1] = subject;
+        values[2] = limit;
+        values[3] = window;
+        res = gw_db_exec("quota_take", 4, values);
+        if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+            gw_reply_db_error(r, res);
+            PQclear(res);
+            return true;
+        }
+        snprintf(r->ratelimit[0], sizeof r->ratelimit[0], "%d", l->limit);
+        snprintf(r->ratelimit[1], sizeof r->ratelimit[1], "%s", PQgetvalue(res, 0, 2));
+        {
+            long reset = atol(PQgetvalue(res, 0, 3)) - (long)time(NULL);
+
+            snprintf(r->ratelimit[2], sizeof r->ratelimit[2], "%ld", reset > 0 ? reset : 0);
+        }
+        if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+            PQclear(res);
+            snprintf(r->retry_after, sizeof r->retry_after, "%s", r->ratelimit[2]);
+            gw_metrics_count("quota_denials");
+            gw_reply_problem(r, GW_P_RATE_LIMITED, "Too many requests; try again later.");
+            return true;
+        }
+        PQclear(res);
+    }
+    return false;
+}
+
+static bool
+origin_allowed(const char *origin)
+{
+    for (size_t i = 0; origin && i < gw.cfg.n_cors_origins; i++)
+        if (strcmp(gw.cfg.cors_origins[i], "*") == 0 || strcmp(gw.cfg.cors_origins[i], origin) == 0)
+            return true;
+    return false;
+}
+
+/* Headers every response carries. */
+static void
+common_headers(gw_req *r)
+{
+    struct MHD_Response *resp = r->response;
+    const char *origin = gw_header(r, "Origin");
+
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Permissions-Policy",
+                            "camera=(), microphone=(), geolocation=(), interest-cohort=()");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    if (r->no_store || r->route == NULL || r->route->auth != GW_AUTH_NONE || r->status >= 400)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (gw.cfg.production)
+        MHD_add_response_header(resp, "Strict-Transport-Security",
+                                "max-age=63072000; includeSubDomains");
+    if (origin_allowed(origin)) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Vary", "Origin");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, "
+                                "RateLimit-Reset");
+    }
+    if (r->ratelimit[0][0]) {
+        MHD_add_response_header(resp, "RateLimit-Limit", r->ratelimit[0]);
+        MHD_add_response_header(resp, "RateLimit-Remaining", r->ratelimit[1]);
+        MHD_add_response_header(resp, "RateLimit-Reset", r->ratelimit[2]);
+    }
+    if (r->retry_after[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
+}
+
+/* CORS preflight: answered for allowed origins only. */
+static void
+preflight(gw_req *r, bool path_known)
+{
+    const char *origin = gw_header(r, "Origin");
+
+    if (!path_known) {
+        gw_reply_problem(r, GW_P_NOT_FOUND, NULL);
+        return;
+    }
+    gw_reply_empty(r, origin_allowed(origin) ? 204 : 403);
+    if (origin_allowed(origin)) {
+        MHD_add_response_header(r->response, "Access-Control-Allow-Methods",
+                                "GET, POST, PATCH, DELETE, OPTIONS");
+        MHD_add_response_header(r->response, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, X-Request-Id");
+        MHD_add_response_header(r->response, "Access-Control-Max-Age", "600");
+    }
+}
+
+static bool
+is_json_content_type(const char *ct)
+{
+    return ct != NULL && strncasecmp(ct, "application/json", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
+}
+
+/* Runs the matched route: body, auth, limits, handler. */
+static void
+dispatch(gw_req *r)
+{
+    bool path_known = false;
+
+    if (strlen(r->path) >= GW_MAX_URL - 1) {
+        gw_reply_problem(r, GW_P_URI_TOO_LONG, NULL);
+        return;
+    }
+    r->route = gw_route_match(r->method, r->path, r->params, &r->n_params, &path_known);
+    if (strcmp(r->method, "OPTIONS") == 0) {
+        preflight(r, path_known || r->route != NULL);
+        return;
+    }
+    if (r->route == NULL) {
+        gw_reply_problem(r, path_known ? GW_P_METHOD : GW_P_NOT_FOUND, NULL);
+        return;
+    }
+    if (r->body_too_large) {
+        gw_reply_problem(r, GW_P_TOO_LARGE, "Request bodies are limited to 1 MiB.");
+        return;
+    }
+    if (r->route->request != NULL && r->body_len == 0) {
+        r->json = json_object(); /* no body: an empty object, so required members are named */
+    } else if (r->route->request != NULL) {
+        json_error_t err;
+
+        if (!is_json_content_type(gw_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+            gw_reply_problem(r, GW_P_MEDIA_TYPE, "Send the body as application/json.");
+            return;
+        }
+        r->json = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &err);
+        if (r->json == NULL || !json_is_object(r->json)) {
+            gw_reply_problem(r, GW_P_BAD_JSON, "The body must be one JSON object.");
+            return;
+        }
+    } else if (r->body_len > 0) {
+        gw_reply_problem(r, GW_P_INVALID, "This route takes no request body.");
+        return;
+    }
+    if (!authenticate(r))
+        return;
+    if (rate_limited(r))
+        return;
+    r->route->handler(r);
+    if (r->response == NULL)
+        gw_reply_problem(r, GW_P_INTERNAL, NULL);
+    if (r->status == 403)
+        record_refusal(r, "http.forbidden", r->problem);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    gw_req *r = *con_cls;
+    enum MHD_Result ret;
+
+    (void)cls;
+    (void)version;
+    if (r == NULL) {
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return MHD_NO;
+        r->conn = conn;
+        r->started_us = now_us();
+        snprintf(r->method, sizeof r->method, "%s", method);
+        /* a path too long to keep is answered 414 by dispatch(), which sees it full-length */
+        snprintf(r->path, sizeof r->path, "%s", url);
+        new_request_id(r);
+        client_ip(r);
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        /* keep at most 1 MiB; the rest is read and dropped, then answered with 413 */
+        if (!r->body_too_large) {
+            if (r->body_len + *upload_data_size > GW_MAX_BODY) {
+                r->body_too_large = true;
+                free(r->body);
+                r->body = NULL;
+                r->body_len = 0;
+            } else {
+                char *grown = realloc(r->body, r->body_len + *upload_data_size + 1);
+
+                if (grown == NULL)
+                    return MHD_NO;
+                r->body = grown;
+                memcpy(r->body + r->body_len, upload_data, *upload_data_size);
+                r->body_len += *upload_data_size;
+                r->body[r->body_len] = '\0';
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (gw_stopping)
+        gw_reply_problem(r, GW_P_UNAVAILABLE, "The server is shutting down.");
+    else
+        dispatch(r);
+    if (r->response == NULL)
+        return MHD_NO;
+    common_headers(r);
+    ret = MHD_queue_response(conn, r->status, r->response);
+    return ret;
+}
+
+/* After each request: access log, metrics, cleanup. */
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    gw_req *r = *con_cls;
+    int64_t us;
+    char route[256];
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (r == NULL)
+        return;
+    us = now_us() - r->started_us;
+    /* the route pattern, never the path: paths carry share tokens */
+    gw_json_escape(r->route ? r->route->pattern : "(unmatched)", route, sizeof route);
+    gw_log(r->status >= 500 ? "error" : "info", "request",
+           "\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\",\"status\":%u,"
+           "\"ms\":%.3f,\"ip\":\"%s\"%s%s%s",
+           r->request_id, r->method, route, r->status, (double)us / 1000.0, r->ip,
+           r->problem ? ",\"problem\":\"" : "", r->problem ? r->problem : "",
+           r->problem ? "\"" : "");
+    gw_metrics_request(r->route, r->status, us);
+    if (r->response)
+        MHD_destroy_response(r->response);
+    json_decref(r->json);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* MHD errors (malformed requests it refuses itself) go to the log as JSON too. */
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512], esc[600];
+
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    gw_json_escape(msg, esc, sizeof esc);
+    gw_log("warn", "http", "\"message\":\"%s\"", esc);
+}
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    gw_stopping = true;
+}
+
+static const char *
+env_get(const char *name, void *ctx)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+/* Loads LEDGER_SIGNING_KEY, or in development makes a key for this process only. */
+static bool
+load_signer(void)
+{
+    dfd_buf b;
+
+    if (gw.cfg.ledger_signing_key != NULL) {
+        FILE *f = fopen(gw.cfg.ledger_signing_key, "r");
+        char text[1024];
+        size_t n;
+        bool parsed;
+
+        if (f == NULL)
+            return false;
+        n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+            n--;
+        text[n] = '\0';
+        parsed = dfd_skey_parse(text, n, &gw.signer);
+        explicit_bzero(text, sizeof text);
+        if (!parsed)
+            return false;
+    } else {
+        if (gw.cfg.production)
+            return false;
+        if (!dfd_skey_generate(gw.cfg.ledger_origin, strlen(gw.cfg.ledger_origin), &gw.signer))
+            return false;
+        gw_log("warn", "signer",
+               "\"message\":\"LEDGER_SIGNING_KEY is not set: checkpoints are signed with a key "
+               "that lives only as long as this development process\"");
+    }
+    dfd_buf_init(&b);
+    if (dfd_vkey_format(&b, &gw.signer.vkey) != DFD_OK || b.len >= sizeof gw.verifier_key) {
+        dfd_buf_free(&b);
+        return false;
+    }
+    memcpy(gw.verifier_key, b.data, b.len);
+    gw.verifier_key[b.len] = '\0';
+    dfd_buf_free(&b);
+    gw.have_signer = true;
+    return true;
+}
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "defendable-gateway %s: the HTTP front of the defendable ledger.\n\n"
+            "Usage:\n"
+            "  defendable-gateway                 serve on PORT (default 8080)\n"
+            "  defendable-gateway --check-config  check the configuration and exit\n"
+            "  defendable-gateway --help | --version\n\n"
+            "Configuration comes from the environment (docs/gateway.md): ENV, DATABASE_URL,\n"
+            "JWT_SECRET, JWT_SECRET_PREVIOUS, JWT_TTL_HOURS, CORS_ORIGINS, API_BASE_URL,\n"
+            "APP_BASE_URL, RESEND_API_KEY, SMTP_URL, MAIL_FROM, MAIL_DIR, INTERNAL_API_KEY,\n"
+            "INTERNAL_ALLOW_CIDRS, RUNNER_TOKEN, DATASET_DOWNLOAD_DAILY_LIMIT, LEDGER_ORIGIN,\n"
+            "LEDGER_SIGNING_KEY, PORT, LOG_LEVEL, GATEWAY_THREADS.\n\n"
+            "Exit status: 0 served and stopped cleanly (or configuration ok), 1 configuration\n"
+            "problems, 2 usage error, 3 could not start.\n",
+            GW_VERSION);
+}
+
+int
+main(int argc, char **argv)
+{
+    char **problems = NULL, **warnings = NULL;
+    size_t n_problems = 0, n_warnings = 0;
+    bool check_only = false, ok;
+    struct MHD_Daemon *d;
+    unsigned threads = GW_THREADS_DEFAULT;
+    pthread_t signer_tid, mail_tid;
+    const char *t;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0) {
+            check_only = true;
+        } else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("defendable-gateway %s\n", GW_VERSION);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    ok = gw_config_load(&gw.cfg, env_get, NULL, &problems, &n_problems, &warnings, &n_warnings);
+    for (size_t i = 0; i < n_warnings; i++)
+        fprintf(stderr, "warning: %s\n", warnings[i]);
+    for (size_t i = 0; i < n_problems; i++)
+        fprintf(stderr, "problem: %s\n", problems[i]);
+    gw_config_free_list(warnings, n_warnings);
+    gw_config_free_list(problems, n_problems);
+    if (!ok) {
+        fprintf(stderr, "defendable-gateway: %zu configuration problem%s; not starting\n",
+                n_problems, n_problems == 1 ? "" : "s");
+        gw_config_free(&gw.cfg);
+        return 1;
+    }
+    if (check_only) {
+        printf("configuration ok (%s)\n", gw.cfg.production ? "production" : "development");
+        gw_config_free(&gw.cfg);
+        return 0;
+    }
+    if (!load_signer()) {
+        fprintf(stderr, "defendable-gateway: cannot load the checkpoint signing key\n");
+        gw_config_free(&gw.cfg);
+        return 3;
+    }
+    if ((t = getenv("GATEWAY_THREADS")) != NULL && atoi(t) > 0 && atoi(t) <= 256)
+        threads = (unsigned)atoi(t);
+    gw_db_set_conninfo(gw.cfg.database_url);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+
+    d = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, (uint16_t)gw.cfg.port,
+        NULL, NULL, on_request, NULL, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "defendable-gateway: cannot listen on port %d: %s\n", gw.cfg.port,
+                strerror(errno));
+        gw_config_free(&gw.cfg);
+        return 3;
+    }
+    gw_log("info", "start",
+           "\"version\":\"%s\",\"port\":%d,\"threads\":%u,\"env\":\"%s\",\"verifier_key\":\"%s\"",
+           GW_VERSION, gw.cfg.port, threads, gw.cfg.production ? "production" : "development",
+           gw.verifier_key);
+    pthread_create(&signer_tid, NULL, gw_signer_thread, NULL);
+    pthread_create(&mail_tid, NULL, gw_mail_thread, NULL);
+
+    while (!gw_stopping)
+        pause();
+
+    /* graceful stop: accept nothing new, let in-flight requests finish, then leave */
+    gw_log("info", "stopping", "\"grace_seconds\":%d", GW_SHUTDOWN_SECONDS);
+    MHD_quiesce_daemon(d);
+    for (int i = 0; i < GW_SHUTDOWN_SECONDS * 10; i++) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+        if (info == NULL || info->num_connections == 0)
+            break;
+        usleep(100000);
+    }
+    MHD_stop_daemon(d);
+    pthread_join(signer_tid, NULL);
+    pthread_join(mail_tid, NULL);
+    gw_log("info", "stopped", NULL);
+    memset(&gw.signer, 0, sizeof gw.signer);
+    gw_config_free(&gw.cfg);
+    return 0;
+}
