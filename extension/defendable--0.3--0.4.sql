@@ -67,6 +67,27 @@ END $$;
 COMMENT ON FUNCTION defendable.receipt_create_by_key(text, text, jsonb, text[]) IS
     'Appends a receipt to the organization of an API key; ok = false (and a security event) for a bad key.';
 
+CREATE FUNCTION defendable.internal_receipt(org uuid, kind text, fields jsonb,
+                                            public_fields text[] DEFAULT NULL,
+                                            OUT seq bigint, OUT hash text, OUT ts timestamptz)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r defendable.receipts;
+BEGIN
+    -- operators (INTERNAL_API_KEY) record what happened around the service, nothing else
+    IF kind IS NULL OR kind !~ '^(incident|secret|restore|backup|deploy)\.' THEN
+        PERFORM defendable.err('U0422', 'internal receipts are incident.*, secret.*, restore.*, backup.* or deploy.*');
+    END IF;
+    IF org IS NULL OR NOT EXISTS (SELECT 1 FROM defendable.orgs o WHERE o.org_id = org) THEN
+        PERFORM defendable.err('U0404', 'organization not found');
+    END IF;
+    r := defendable.append_receipt(org, kind, fields, public_fields);
+    seq := r.seq;
+    hash := encode(r.hash, 'hex');
+    ts := r.ts;
+END $$;
+COMMENT ON FUNCTION defendable.internal_receipt(uuid, text, jsonb, text[]) IS
+    'Operator receipts (incidents, secret rotations, restore drills, backups, deploys) for POST /internal/receipts.';
+
 -- ---------------------------------------------------------------------------------------------
 -- Shares
 -- ---------------------------------------------------------------------------------------------
@@ -209,6 +230,7 @@ GRANT EXECUTE ON FUNCTION
     defendable.receipts_list(uuid, timestamptz, uuid, bigint, integer),
     defendable.receipt_get(uuid, timestamptz, uuid, bigint),
     defendable.receipt_create_by_key(text, text, jsonb, text[]),
+    defendable.internal_receipt(uuid, text, jsonb, text[]),
     defendable.share_create_as(uuid, timestamptz, uuid, bigint, interval),
     defendable.share_revoke_as(uuid, timestamptz, uuid),
     defendable.ledger_verify_as(uuid, timestamptz, uuid),

@@ -61,9 +61,27 @@ jcs_number(dfd_buf *out, Numeric num, bool exact)
     pfree(text);
 }
 
-void
-dfd_jsonb_value_jcs(dfd_buf *out, JsonbValue *v, bool exact)
+static void jcs_container(dfd_buf *out, JsonbContainer *c, bool exact, int depth);
+
+/*
+ * Values nest at most DFD_JSON_MAX_DEPTH levels, the limit of the core's JSON reader (which the
+ * offline verifier uses): a receipt must never hold a value that nobody can verify.
+ */
+static void
+check_depth(int depth)
 {
+    if (depth > DFD_JSON_MAX_DEPTH)
+        ereport(ERROR,
+                (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("JSON value nested too deeply"),
+                 errdetail("Nothing may sit deeper than level %d; a field value is level 1 of its "
+                           "disclosure.",
+                           DFD_JSON_MAX_DEPTH)));
+}
+
+static void
+jcs_value(dfd_buf *out, JsonbValue *v, bool exact, int depth)
+{
+    check_depth(depth);
     switch (v->type) {
     case jbvNull:
         dfd_buf_puts(out, "null");
@@ -78,15 +96,29 @@ dfd_jsonb_value_jcs(dfd_buf *out, JsonbValue *v, bool exact)
         jcs_number(out, v->val.numeric, exact);
         break;
     case jbvBinary:
-        dfd_jsonb_jcs(out, v->val.binary.data, exact);
+        jcs_container(out, v->val.binary.data, exact, depth);
         break;
     default:
         elog(ERROR, "unexpected jsonb value type %d", (int)v->type);
     }
 }
 
+/* A field value: level 1, inside its disclosure array [salt, name, value]. */
+void
+dfd_jsonb_value_jcs(dfd_buf *out, JsonbValue *v, bool exact)
+{
+    jcs_value(out, v, exact, 1);
+}
+
+/* A whole document (jcs()): level 0. */
 void
 dfd_jsonb_jcs(dfd_buf *out, JsonbContainer *c, bool exact)
+{
+    jcs_container(out, c, exact, 0);
+}
+
+static void
+jcs_container(dfd_buf *out, JsonbContainer *c, bool exact, int depth)
 {
     JsonbIterator *it;
     JsonbValue v;
@@ -94,6 +126,7 @@ dfd_jsonb_jcs(dfd_buf *out, JsonbContainer *c, bool exact)
 
     check_stack_depth();
     CHECK_FOR_INTERRUPTS();
+    check_depth(depth);
     it = JsonbIteratorInit(c);
     tok = JsonbIteratorNext(&it, &v, true);
     if (tok == WJB_BEGIN_ARRAY) {
@@ -106,7 +139,8 @@ dfd_jsonb_jcs(dfd_buf *out, JsonbContainer *c, bool exact)
             if (!first)
                 dfd_buf_putc(out, ',');
             first = false;
-            dfd_jsonb_value_jcs(out, &v, exact);
+            /* a bare scalar is stored as a one-element array: not a level of its own */
+            jcs_value(out, &v, exact, raw_scalar ? depth : depth + 1);
         }
         if (!raw_scalar)
             dfd_buf_putc(out, ']');
@@ -128,7 +162,7 @@ dfd_jsonb_jcs(dfd_buf *out, JsonbContainer *c, bool exact)
                 dfd_buf_putc(out, ',');
             check_status(dfd_jcs_string(out, members[j].key, members[j].key_len));
             dfd_buf_putc(out, ':');
-            dfd_jsonb_value_jcs(out, &members[j].value, exact);
+            jcs_value(out, &members[j].value, exact, depth + 1);
         }
         dfd_buf_putc(out, '}');
         pfree(members);

@@ -93,6 +93,12 @@ static const stmt stmts[] = {
      "CASE WHEN $4::jsonb IS NULL THEN NULL ELSE ARRAY(SELECT "
      "jsonb_array_elements_text($4::jsonb)) END)",
      4},
+    {"internal_receipt",
+     "SELECT seq, hash, to_json(ts)#>>'{}' FROM defendable.internal_receipt($1::uuid, $2, "
+     "$3::jsonb, "
+     "CASE WHEN $4::jsonb IS NULL THEN NULL ELSE ARRAY(SELECT "
+     "jsonb_array_elements_text($4::jsonb)) END)",
+     4},
     {"share_create",
      "SELECT share_id, token, to_json(expires_at)#>>'{}' FROM defendable.share_create_as($1::uuid, "
      "to_timestamp($2::bigint), "

@@ -99,6 +99,8 @@ extern const size_t gw_n_routes;
  */
 const gw_route *gw_route_match(const char *method, const char *path, char params[][128],
                                int *n_params, bool *path_known);
+/* The methods routed for a path ("GET, POST"), for the Allow header of a 405. */
+void gw_allowed_methods(const char *path, char *out, size_t cap);
 /* The OpenAPI 3.1 document generated from the route table (json_decref when done). */
 json_t *gw_openapi(const char *server_url);
 
@@ -139,6 +141,9 @@ typedef struct gw_req {
     unsigned status;
     const char *problem; /* slug, for the access log */
     char retry_after[24];
+    char allow[64];        /* Allow header of a 405 */
+    size_t uri_len;        /* the full request target, query included */
+    bool started;
     char ratelimit[3][24]; /* RateLimit-Limit, -Remaining, -Reset */
     bool no_store;
     int64_t started_us;
@@ -234,6 +239,7 @@ void gw_h_receipts_list(gw_req *r);
 void gw_h_receipt_get(gw_req *r);
 void gw_h_receipt_create(gw_req *r);
 void gw_h_receipt_share(gw_req *r);
+void gw_h_internal_receipt(gw_req *r);
 void gw_h_share_delete(gw_req *r);
 void gw_h_share_get(gw_req *r);
 void gw_h_ledger_verify(gw_req *r);

@@ -113,6 +113,10 @@ const gw_route gw_routes[] = {
      LIMIT_NONE},
     {"GET", "/ledger/proof/{seq}", GW_AUTH_JWT, gw_h_ledger_proof,
      "Inclusion proof bundle of a receipt", NULL, "Bundle", 200, "org", LIMIT_NONE},
+    {"POST", "/internal/receipts", GW_AUTH_INTERNAL, gw_h_internal_receipt,
+     "Record an operator receipt: incident, secret rotation, restore drill, backup, deploy "
+     "(INTERNAL_API_KEY from an allowed address)",
+     "InternalReceipt", "ReceiptCreated", 201, NULL, LIMIT_NONE},
     {"GET", "/ledger/keys", GW_AUTH_NONE, gw_h_ledger_keys,
      "The verifier key of this deployment's checkpoints", NULL, "Keys", 200, NULL, LIMIT_NONE},
 };
@@ -163,6 +167,20 @@ gw_route_match(const char *method, const char *path, char params[][128], int *n_
         }
     }
     return NULL;
+}
+
+void
+gw_allowed_methods(const char *path, char *out, size_t cap)
+{
+    char scratch[GW_MAX_PARAMS][128];
+    size_t o = 0;
+    int n;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < gw_n_routes; i++)
+        if (match(gw_routes[i].pattern, path, scratch, &n) &&
+            strstr(out, gw_routes[i].method) == NULL && o < cap)
+            o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? ", " : "", gw_routes[i].method);
 }
 
 /* ---- OpenAPI --------------------------------------------------------------------------------- */
@@ -353,6 +371,53 @@ schemas(void)
         object(json_pack("{s:o,s:o}", "origin", str_schema(NULL), "verifier_keys",
                          json_pack("{s:s,s:o}", "type", "array", "items", str_schema(NULL))),
                none));
+    json_object_set_new(
+        s, "InternalReceipt",
+        object(json_pack("{s:o,s:o,s:o,s:o}", "org", str_schema("uuid"), "kind", str_schema(NULL),
+                         "fields", json_pack("{s:s}", "type", "object"), "public_fields",
+                         json_pack("{s:s,s:o}", "type", "array", "items", str_schema(NULL))),
+               none));
+    /* the members every answer carries, so that validating a response checks their presence */
+    {
+        static const struct {
+            const char *schema;
+            const char
+                *where; /* NULL: the schema; "items": its array items; "page": items of items */
+            const char *const required[8];
+        } req[] = {
+            {"Me", NULL, {"user_id", "email", "memberships"}},
+            {"Membership", NULL, {"org_id", "name", "role"}},
+            {"Members", "items", {"user_id", "email", "role", "joined_at"}},
+            {"Invite", NULL, {"invite_id", "expires_at"}},
+            {"ApiKeyCreated", NULL, {"key_id", "key", "created_at"}},
+            {"ApiKeys", "items", {"key_id", "name", "created_at", "last_used_at", "revoked_at"}},
+            {"ReceiptPage", NULL, {"items", "next"}},
+            {"ReceiptPage", "page", {"seq", "ts", "kind", "hash", "fields"}},
+            {"ReceiptDetail", NULL, {"receipt", "values", "public_fields"}},
+            {"ReceiptCreated", NULL, {"org_id", "seq", "hash", "ts"}},
+            {"ShareCreated", NULL, {"share_id", "token", "url", "expires_at"}},
+            {"Bundle", NULL, {"v", "receipt", "inclusion", "checkpoint"}},
+            {"LedgerVerify",
+             NULL,
+             {"org_id", "receipts", "head_seq", "ok", "first_bad_seq", "detail"}},
+            {"Checkpoint", NULL, {"tree_size", "current_size", "note", "verifier_key"}},
+            {"Keys", NULL, {"origin", "verifier_keys"}},
+            {"InternalReceipt", NULL, {"org", "kind", "fields"}},
+        };
+
+        for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
+            json_t *o = json_object_get(s, req[i].schema), *list = json_array();
+
+            if (req[i].where != NULL && strcmp(req[i].where, "items") == 0)
+                o = json_object_get(o, "items");
+            else if (req[i].where != NULL)
+                o = json_object_get(json_object_get(json_object_get(o, "properties"), "items"),
+                                    "items");
+            for (int k = 0; k < 8 && req[i].required[k]; k++)
+                json_array_append_new(list, json_string(req[i].required[k]));
+            json_object_set_new(o, "required", list);
+        }
+    }
     return s;
 }
 

@@ -27,6 +27,8 @@
 
 gw_state gw;
 atomic_bool gw_stopping;
+/* requests begun and not yet completed; idle keep-alive connections do not count */
+static atomic_int in_flight;
 
 #define GW_JWT_LEEWAY 60
 #define GW_THREADS_DEFAULT 8
@@ -202,7 +204,18 @@ rate_limited(gw_req *r)
 
             if (!json_is_string(v))
                 continue; /* the body check will refuse the request */
-            snprintf(subject, sizeof subject, "%s", json_string_value(v));
+            /* the same key SQL uses (normalize_email: trimmed of spaces, lower case), so
+             * " X@Example.com " counts against x@example.com */
+            {
+                const char *in = json_string_value(v);
+                size_t len = strlen(in);
+
+                while (len > 0 && in[len - 1] == ' ')
+                    len--;
+                while (len > 0 && *in == ' ')
+                    in++, len--;
+                snprintf(subject, sizeof subject, "%.*s", (int)len, in);
+            }
             for (char *p = subject; *p; p++)
                 if (*p >= 'A' && *p <= 'Z')
                     *p = (char)(*p - 'A' + 'a');
@@ -260,6 +273,11 @@ common_headers(gw_req *r)
     MHD_add_response_header(resp, "Permissions-Policy",
                             "camera=(), microphone=(), geolocation=(), interest-cohort=()");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    if (r->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"defendable\"");
+    if (r->allow[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->no_store || r->route == NULL || r->route->auth != GW_AUTH_NONE || r->status >= 400)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (gw.cfg.production)
@@ -291,8 +309,12 @@ preflight(gw_req *r, bool path_known)
         gw_reply_problem(r, GW_P_NOT_FOUND, NULL);
         return;
     }
-    gw_reply_empty(r, origin_allowed(origin) ? 204 : 403);
-    if (origin_allowed(origin)) {
+    if (!origin_allowed(origin)) {
+        gw_reply_problem(r, GW_P_FORBIDDEN, "This origin may not call the API from a browser.");
+        return;
+    }
+    gw_reply_empty(r, 204);
+    {
         MHD_add_response_header(r->response, "Access-Control-Allow-Methods",
                                 "GET, POST, PATCH, DELETE, OPTIONS");
         MHD_add_response_header(r->response, "Access-Control-Allow-Headers",
@@ -314,7 +336,7 @@ dispatch(gw_req *r)
 {
     bool path_known = false;
 
-    if (strlen(r->path) >= GW_MAX_URL - 1) {
+    if (r->uri_len >= GW_MAX_URL || strlen(r->path) >= GW_MAX_URL - 1) {
         gw_reply_problem(r, GW_P_URI_TOO_LONG, NULL);
         return;
     }
@@ -324,6 +346,8 @@ dispatch(gw_req *r)
         return;
     }
     if (r->route == NULL) {
+        if (path_known)
+            gw_allowed_methods(r->path, r->allow, sizeof r->allow);
         gw_reply_problem(r, path_known ? GW_P_METHOD : GW_P_NOT_FOUND, NULL);
         return;
     }
@@ -360,6 +384,25 @@ dispatch(gw_req *r)
         record_refusal(r, "http.forbidden", r->problem);
 }
 
+/*
+ * Called by libmicrohttpd with the full request target (path and query) before anything else:
+ * the request context is made here, so that the URL length limit covers the query string.
+ */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    gw_req *r = calloc(1, sizeof *r);
+
+    (void)cls;
+    if (r == NULL)
+        return NULL;
+    r->conn = conn;
+    r->uri_len = strlen(uri);
+    r->started_us = now_us();
+    atomic_fetch_add(&in_flight, 1);
+    return r;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -369,18 +412,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 
     (void)cls;
     (void)version;
-    if (r == NULL) {
-        r = calloc(1, sizeof *r);
-        if (r == NULL)
-            return MHD_NO;
-        r->conn = conn;
-        r->started_us = now_us();
+    if (r == NULL)
+        return MHD_NO;
+    if (!r->started) {
+        r->started = true;
         snprintf(r->method, sizeof r->method, "%s", method);
         /* a path too long to keep is answered 414 by dispatch(), which sees it full-length */
         snprintf(r->path, sizeof r->path, "%s", url);
         new_request_id(r);
         client_ip(r);
-        *con_cls = r;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -440,6 +480,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
            r->problem ? ",\"problem\":\"" : "", r->problem ? r->problem : "",
            r->problem ? "\"" : "");
     gw_metrics_request(r->route, r->status, us);
+    atomic_fetch_sub(&in_flight, 1);
     if (r->response)
         MHD_destroy_response(r->response);
     json_decref(r->json);
@@ -577,6 +618,13 @@ main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
+        /* the key file must not only exist: it must hold a key the server can load */
+        if (gw.cfg.ledger_signing_key != NULL && !load_signer()) {
+            fprintf(stderr,
+                    "problem: LEDGER_SIGNING_KEY does not hold a C2SP Ed25519 signer key\n");
+            gw_config_free(&gw.cfg);
+            return 1;
+        }
         printf("configuration ok (%s)\n", gw.cfg.production ? "production" : "development");
         gw_config_free(&gw.cfg);
         return 0;
@@ -593,13 +641,14 @@ main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
 
+    /* the logger first, so that libmicrohttpd reports even early errors through it */
     d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, (uint16_t)gw.cfg.port,
-        NULL, NULL, on_request, NULL, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "defendable-gateway: cannot listen on port %d: %s\n", gw.cfg.port,
                 strerror(errno));
@@ -618,15 +667,15 @@ main(int argc, char **argv)
 
     /* graceful stop: accept nothing new, let in-flight requests finish, then leave */
     gw_log("info", "stopping", "\"grace_seconds\":%d", GW_SHUTDOWN_SECONDS);
-    MHD_quiesce_daemon(d);
-    for (int i = 0; i < GW_SHUTDOWN_SECONDS * 10; i++) {
-        const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    {
+        /* quiescing hands the listening socket back: closing it refuses new connections */
+        MHD_socket listener = MHD_quiesce_daemon(d);
 
-        if (info == NULL || info->num_connections == 0)
-            break;
-        usleep(100000);
+        if (listener != MHD_INVALID_SOCKET)
+            close(listener);
     }
+    for (int i = 0; i < GW_SHUTDOWN_SECONDS * 10 && atomic_load(&in_flight) > 0; i++)
+        usleep(100000);
     MHD_stop_daemon(d);
     pthread_join(signer_tid, NULL);
     pthread_join(mail_tid, NULL);

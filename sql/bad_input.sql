@@ -71,3 +71,12 @@ SELECT (SELECT count(*) FROM defendable.receipts) - receipts AS new_receipts,
        (SELECT count(*) FROM defendable.disclosures) - disclosures AS new_disclosures,
        (SELECT count(*) FROM defendable.heads) - heads AS new_heads FROM before;
 SELECT receipts, ok, detail FROM defendable.verify_ledger(:orgb);
+-- values nested deeper than canonical-JSON readers accept are refused, so no receipt holds a
+-- value that nobody could verify: 127 containers with a scalar inside fit, 128 do not
+SELECT (defendable.append_receipt(:orgb, 'a.b', jsonb_build_object('x', (repeat('[', 127) || '1' || repeat(']', 127))::jsonb))).seq AS deepest_accepted;
+\set VERBOSITY sqlstate
+SELECT defendable.append_receipt(:orgb, 'a.b', jsonb_build_object('x', (repeat('[', 128) || '1' || repeat(']', 128))::jsonb));
+\set VERBOSITY default
+-- a whole document is level 0: 129 nested arrays reach level 128 and fit, 130 do not
+SELECT length(defendable.jcs((repeat('[', 129) || repeat(']', 129))::jsonb)) AS fits;
+SELECT defendable.jcs((repeat('[', 130) || repeat(']', 130))::jsonb);

@@ -132,3 +132,30 @@ gw_h_receipt_share(gw_req *r)
     r->no_store = true;
     PQclear(res);
 }
+
+/* POST /internal/receipts: operator receipts (incident, rotation, drill), internal key only. */
+void
+gw_h_internal_receipt(gw_req *r)
+{
+    static const gw_field spec[] = {{"org", GW_UUID, true, 36, 36},
+                                    {"kind", GW_STR, true, 1, 64},
+                                    {"fields", GW_OBJECT, true, 0, 64},
+                                    {"public_fields", GW_STR_ARRAY, false, 0, 64}};
+    char *v[4];
+    const char *values[4];
+    PGresult *res;
+
+    if (!gw_parse_body(r, spec, 4, v))
+        return;
+    for (int i = 0; i < 4; i++)
+        values[i] = v[i];
+    res = run(r, "internal_receipt", 4, values);
+    if (res != NULL) {
+        gw_reply_json(r, 201,
+                      json_pack("{s:s,s:I,s:s,s:s}", "org_id", v[0], "seq",
+                                (json_int_t)atoll(PQgetvalue(res, 0, 0)), "hash",
+                                PQgetvalue(res, 0, 1), "ts", PQgetvalue(res, 0, 2)));
+        PQclear(res);
+    }
+    gw_spec_free(v, 4);
+}
