@@ -9,6 +9,7 @@
  */
 #include "gw.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,27 @@ atomic_long gw_db_reconnects;
 
 static char *conninfo;
 static _Thread_local PGconn *tls_conn;
+/*
+ * libmicrohttpd's pool threads end without telling us: a thread-specific key's destructor
+ * closes each thread's connection when its thread exits.
+ */
+static pthread_key_t conn_key;
+static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
+
+static void
+close_at_thread_exit(void *conn)
+{
+    if (conn != NULL) {
+        PQfinish(conn);
+        atomic_fetch_sub(&gw_db_connections, 1);
+    }
+}
+
+static void
+make_conn_key(void)
+{
+    (void)pthread_key_create(&conn_key, close_at_thread_exit);
+}
 
 typedef struct stmt {
     const char *name;
@@ -192,6 +214,7 @@ drop_connection(void)
     if (tls_conn != NULL) {
         PQfinish(tls_conn);
         tls_conn = NULL;
+        pthread_setspecific(conn_key, NULL);
         atomic_fetch_sub(&gw_db_connections, 1);
     }
 }
@@ -217,9 +240,11 @@ gw_db_exec(const char *name, int nparams, const char *const *values)
     if (tls_conn != NULL && PQstatus(tls_conn) != CONNECTION_OK)
         drop_connection();
     if (tls_conn == NULL) {
+        pthread_once(&conn_key_once, make_conn_key);
         tls_conn = connect_now();
         if (tls_conn == NULL)
             return NULL;
+        pthread_setspecific(conn_key, tls_conn);
         atomic_fetch_add(&gw_db_reconnects, 1);
     }
     res = is_transaction_control(name)

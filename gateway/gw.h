@@ -253,6 +253,9 @@ void *gw_signer_thread(void *arg);
 /* Development mail (mail.c): writes outbox messages as .eml files and logs their links. */
 void *gw_mail_thread(void *arg);
 
+/* Marks the calling thread so that its per-thread state is released when it ends. */
+void gw_thread_enter(void);
+
 /* Shutdown flag set by SIGTERM/SIGINT. */
 extern atomic_bool gw_stopping;
 

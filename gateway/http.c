@@ -5,6 +5,7 @@
  */
 #include "gw.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,4 +141,32 @@ const char *
 gw_header(gw_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/*
+ * Per-thread cleanup: libmicrohttpd's pool threads end without a hook of ours, so a
+ * thread-specific key's destructor releases what the core cached for the thread.
+ */
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+static void
+release_thread(void *unused)
+{
+    (void)unused;
+    dfd_sha256_thread_release();
+}
+
+static void
+make_thread_key(void)
+{
+    (void)pthread_key_create(&thread_key, release_thread);
+}
+
+void
+gw_thread_enter(void)
+{
+    pthread_once(&thread_key_once, make_thread_key);
+    if (pthread_getspecific(thread_key) == NULL)
+        pthread_setspecific(thread_key, (void *)1);
 }

@@ -53,6 +53,7 @@ void *
 gw_mail_thread(void *arg)
 {
     (void)arg;
+    gw_thread_enter();
     /* production always has a real delivery configured (boot checks); nothing to do here */
     if (gw.cfg.production || gw.cfg.smtp_url != NULL || gw.cfg.resend_api_key != NULL)
         return NULL;

@@ -59,6 +59,12 @@ gw_reply_db_error(gw_req *r, PGresult *res)
     gw_problem_id id = res == NULL ? GW_P_UNAVAILABLE : gw_problem_for_sqlstate(state);
 
     if (id == GW_P_UNAVAILABLE) {
+        /* retryable for the client, but operators need to know why */
+        char esc[300];
+
+        gw_json_escape(msg ? msg : "database unreachable", esc, sizeof esc);
+        gw_log("warn", "sql", "\"request_id\":\"%s\",\"sqlstate\":\"%s\",\"message\":\"%s\"",
+               r->request_id, state ? state : "", esc);
         snprintf(r->retry_after, sizeof r->retry_after, "5");
         gw_reply_problem(r, id, "The database is not reachable right now; try again shortly.");
     } else if (id == GW_P_INTERNAL) {

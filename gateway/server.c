@@ -416,6 +416,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         return MHD_NO;
     if (!r->started) {
         r->started = true;
+        gw_thread_enter();
         snprintf(r->method, sizeof r->method, "%s", method);
         /* a path too long to keep is answered 414 by dispatch(), which sees it full-length */
         snprintf(r->path, sizeof r->path, "%s", url);
@@ -680,6 +681,7 @@ main(int argc, char **argv)
     pthread_join(signer_tid, NULL);
     pthread_join(mail_tid, NULL);
     gw_log("info", "stopped", NULL);
+    dfd_sha256_thread_release();
     memset(&gw.signer, 0, sizeof gw.signer);
     gw_config_free(&gw.cfg);
     return 0;

@@ -54,6 +54,7 @@ void *
 gw_signer_thread(void *arg)
 {
     (void)arg;
+    gw_thread_enter();
     while (!gw_stopping) {
         const char *values[1] = {"100"};
         PGresult *res = gw_db_exec("checkpoints_due", 1, values);

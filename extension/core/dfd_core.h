@@ -97,6 +97,11 @@ size_t dfd_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
 
 /* SHA-256 of one message (OpenSSL underneath). Returns false only if OpenSSL fails. */
 bool dfd_sha256(const void *data, size_t len, uint8_t out[DFD_SHA256_LEN]);
+/*
+ * Frees this thread's cached SHA-256 objects. For programs whose threads end before the
+ * process does (the gateway); a PostgreSQL backend keeps them for its lifetime.
+ */
+void dfd_sha256_thread_release(void);
 /* Compares two byte strings of length n in time that does not depend on where they differ. */
 bool dfd_ct_equal(const void *a, const void *b, size_t n);
 

@@ -33,6 +33,15 @@ dfd_sha256(const void *data, size_t len, uint8_t out[DFD_SHA256_LEN])
     return outlen == DFD_SHA256_LEN;
 }
 
+void
+dfd_sha256_thread_release(void)
+{
+    EVP_MD_CTX_free(sha256_ctx);
+    EVP_MD_free(sha256_md);
+    sha256_ctx = NULL;
+    sha256_md = NULL;
+}
+
 bool
 dfd_ct_equal(const void *a, const void *b, size_t n)
 {
