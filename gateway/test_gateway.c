@@ -12,24 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "core/test_check.h"
 
 /* what server.c would define */
 gw_state gw;
 atomic_bool gw_stopping;
 
-static int passed, failed;
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 #define DOC_FLAGS (JSON_INDENT(2) | JSON_SORT_KEYS)
 #define SERVER_URL "http://localhost:8080"

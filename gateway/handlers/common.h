@@ -68,4 +68,20 @@ text_or_null(PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
 }
 
+/*
+ * The most common handler body: call stmt with (actor, iat, org[, extra]) and answer 200 with
+ * the statement's first column, which is already JSON.
+ */
+static inline void
+actor_json(gw_req *r, const char *stmt, const char *org, const char *extra)
+{
+    const char *values[4] = {r->actor, r->iat, org, extra};
+    PGresult *res = run(r, stmt, extra ? 4 : 3, values);
+
+    if (res == NULL)
+        return;
+    gw_reply_json(r, 200, json_column(res, 0, 0));
+    PQclear(res);
+}
+
 #endif

@@ -5,18 +5,9 @@ void
 gw_h_apikeys_list(gw_req *r)
 {
     char org[37];
-    const char *values[3];
-    PGresult *res;
 
-    if (!gw_param_uuid(r, 0, org))
-        return;
-    values[0] = r->actor;
-    values[1] = r->iat;
-    values[2] = org;
-    if ((res = run(r, "apikey_list", 3, values)) == NULL)
-        return;
-    gw_reply_json(r, 200, json_column(res, 0, 0));
-    PQclear(res);
+    if (gw_param_uuid(r, 0, org))
+        actor_json(r, "apikey_list", org, NULL);
 }
 
 void

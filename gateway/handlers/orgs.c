@@ -50,18 +50,9 @@ void
 gw_h_org_members(gw_req *r)
 {
     char org[37];
-    const char *values[3];
-    PGresult *res;
 
-    if (!gw_param_uuid(r, 0, org))
-        return;
-    values[0] = r->actor;
-    values[1] = r->iat;
-    values[2] = org;
-    if ((res = run(r, "org_members", 3, values)) == NULL)
-        return;
-    gw_reply_json(r, 200, json_column(res, 0, 0));
-    PQclear(res);
+    if (gw_param_uuid(r, 0, org))
+        actor_json(r, "org_members", org, NULL);
 }
 
 void

@@ -49,19 +49,9 @@ void
 gw_h_receipt_get(gw_req *r)
 {
     char org[37], seq[24];
-    const char *values[4];
-    PGresult *res;
 
-    if (!seq_param(r, 0, seq) || !org_param(r, org))
-        return;
-    values[0] = r->actor;
-    values[1] = r->iat;
-    values[2] = org;
-    values[3] = seq;
-    if ((res = run(r, "receipt_get", 4, values)) == NULL)
-        return;
-    gw_reply_json(r, 200, json_column(res, 0, 0));
-    PQclear(res);
+    if (seq_param(r, 0, seq) && org_param(r, org))
+        actor_json(r, "receipt_get", org, seq);
 }
 
 void
