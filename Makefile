@@ -10,7 +10,8 @@
 EXTENSION = defendable
 MODULE_big = defendable
 DATA = extension/defendable--0.1.sql extension/defendable--0.1--0.2.sql \
-       extension/defendable--0.2--0.3.sql extension/defendable--0.3--0.4.sql
+       extension/defendable--0.2--0.3.sql extension/defendable--0.3--0.4.sql \
+       extension/defendable--0.4--0.5.sql
 PGFILEDESC = "defendable - tamper-evident receipts ledger"
 
 CORE_SRCS = extension/core/dfd_buf.c extension/core/dfd_encode.c extension/core/dfd_sha256.c \
@@ -22,9 +23,11 @@ OBJS = extension/defendable.o extension/append.o extension/verify.o extension/bo
        $(CORE_SRCS:.c=.o)
 
 REGRESS = format append verify tamper bad_input permissions merkle share erasure checkpoint \
-          upgrade identity invites apikeys cross_org quota roles gateway_api
+          upgrade identity invites apikeys cross_org quota roles gateway_api \
+          datasets billing runs
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=defendable
-ISOLATION = append_same_org append_other_orgs append_subxact magic_link_double_spend quota_exact
+ISOLATION = append_same_org append_other_orgs append_subxact magic_link_double_spend quota_exact \
+            runner_claim
 ISOLATION_OPTS = --load-extension=defendable
 
 # no LLVM bitcode: JIT-inlining these functions gains nothing and would need clang to build
