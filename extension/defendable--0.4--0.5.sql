@@ -117,8 +117,9 @@ COMMENT ON FUNCTION defendable.dataset_catalog(uuid, timestamptz) IS 'The catalo
 
 CREATE FUNCTION defendable.dataset_download_grant(actor uuid, iat timestamptz, org uuid, slug text,
                                                   daily_limit integer, ip inet DEFAULT NULL,
+                                                  hourly_limit integer DEFAULT 60,
                                                   OUT allowed boolean, OUT storage_key text, OUT receipt_seq bigint,
-                                                  OUT used integer, OUT reset_at timestamptz)
+                                                  OUT used integer, OUT reset_at timestamptz, OUT refused_by text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d defendable.datasets;
@@ -134,20 +135,31 @@ BEGIN
     IF d.slug IS NULL THEN
         PERFORM defendable.err('U0404', 'dataset not found');
     END IF;
-    IF daily_limit IS NULL OR daily_limit < 1 THEN
-        PERFORM defendable.err('U0422', 'invalid daily limit');
+    IF daily_limit IS NULL OR daily_limit < 1 OR hourly_limit IS NULL OR hourly_limit < 1 THEN
+        PERFORM defendable.err('U0422', 'invalid download limit');
     END IF;
-    -- the org's UTC day, counted in the same transaction as the receipt
-    SELECT * INTO q FROM defendable.quota_take('dataset.download.daily', org::text, daily_limit, interval '1 day');
-    used := q.used;
-    reset_at := q.reset_at;
-    IF NOT q.allowed THEN
-        -- a refused grant is not an error: the event must commit, the gateway answers 429
-        allowed := false;
-        PERFORM defendable.record_event('quota.exceeded', org, actor, ip,
-            jsonb_build_object('scope', 'dataset.download.daily', 'limit', daily_limit));
-        RETURN;
-    END IF;
+    -- the org's hour (seed 001: 60 grants per org per hour), counted only once the caller is
+    -- known to be a member, so that nobody can spend another organization's allowance; then
+    -- its UTC day, in the same transaction as the receipt
+    FOREACH refused_by IN ARRAY ARRAY['dataset.download.hourly', 'dataset.download.daily'] LOOP
+        -- one at a time: a refusal by the hour must not spend the day
+        IF refused_by = 'dataset.download.hourly' THEN
+            SELECT * INTO q FROM defendable.quota_take(refused_by, org::text, hourly_limit, interval '1 hour');
+        ELSE
+            SELECT * INTO q FROM defendable.quota_take(refused_by, org::text, daily_limit, interval '1 day');
+        END IF;
+        used := q.used;
+        reset_at := q.reset_at;
+        IF NOT q.allowed THEN
+            -- a refused grant is not an error: the event must commit, the gateway answers 429
+            allowed := false;
+            PERFORM defendable.record_event('quota.exceeded', org, actor, ip,
+                jsonb_build_object('scope', refused_by,
+                                   'limit', CASE WHEN refused_by = 'dataset.download.hourly' THEN hourly_limit ELSE daily_limit END));
+            RETURN;
+        END IF;
+    END LOOP;
+    refused_by := NULL;
     r := defendable.append_receipt(org, 'dataset.download',
         jsonb_build_object('slug', d.slug, 'sha256', d.sha256, 'size', d.size, 'storage_key', d.storage_key,
                            'user_id', actor), '{slug, sha256, size, user_id}');
@@ -155,7 +167,7 @@ BEGIN
     storage_key := d.storage_key;
     receipt_seq := r.seq;
 END $$;
-COMMENT ON FUNCTION defendable.dataset_download_grant(uuid, timestamptz, uuid, text, integer, inet) IS
+COMMENT ON FUNCTION defendable.dataset_download_grant(uuid, timestamptz, uuid, text, integer, inet, integer) IS
     'A member of an org with an active membership gets a download grant: daily quota, a dataset.download receipt (storage key never public), and the storage key for the gateway to presign.';
 
 -- ---------------------------------------------------------------------------------------------
@@ -343,7 +355,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA defendable FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     defendable.dataset_stage(text, text, text, bigint, text),
     defendable.dataset_catalog(uuid, timestamptz),
-    defendable.dataset_download_grant(uuid, timestamptz, uuid, text, integer, inet),
+    defendable.dataset_download_grant(uuid, timestamptz, uuid, text, integer, inet, integer),
     defendable.billing_checkout_begin(uuid, timestamptz, uuid),
     defendable.billing_webhook(text, text, uuid, text, text, text, timestamptz),
     defendable.run_create(uuid, timestamptz, uuid, text, jsonb),

@@ -592,6 +592,14 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
         read_url(&L, "AWS_ENDPOINT_URL_S3", "https://fly.storage.tigris.dev", false);
     c->aws_region = dup_or(&L, text(&L, "AWS_REGION"), "auto");
     c->tigris_bucket = dup_or(&L, text(&L, "TIGRIS_BUCKET"), "defendable-cloud");
+    /* Tigris and AWS serve both; path style is what local S3-compatible servers understand. */
+    const char *style = text(&L, "AWS_S3_ADDRESSING_STYLE");
+    if (style != NULL && strcmp(style, "virtual") != 0 && strcmp(style, "path") != 0)
+        problem(&L, "AWS_S3_ADDRESSING_STYLE must be virtual or path");
+    c->s3_path_style = style != NULL && strcmp(style, "path") == 0;
+    /* A download link is a bearer credential for the object: short-lived by rule (seed 001). */
+    c->dataset_url_ttl_seconds = read_int(&L, "DATASET_URL_TTL_SECONDS", 1, 900, 900,
+                                          "an integer from 1 to 900 (15 minutes)");
 
     c->internal_api_key = read_token(&L, "INTERNAL_API_KEY");
     const char *cidrs = text(&L, "INTERNAL_ALLOW_CIDRS");

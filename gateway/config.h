@@ -20,34 +20,37 @@ typedef struct gw_cidr {
 } gw_cidr;
 
 typedef struct gw_config {
-    bool production;          /* ENV=production */
-    char *env;                /* "development" (default) or "production" */
-    char *database_url;       /* DATABASE_URL (libpq conninfo or URI); default: libpq defaults */
-    uint8_t *jwt_secret;      /* JWT_SECRET bytes */
+    bool production;     /* ENV=production */
+    char *env;           /* "development" (default) or "production" */
+    char *database_url;  /* DATABASE_URL (libpq conninfo or URI); default: libpq defaults */
+    uint8_t *jwt_secret; /* JWT_SECRET bytes */
     size_t jwt_secret_len;
     uint8_t *jwt_secret_previous; /* JWT_SECRET_PREVIOUS, verification only; NULL if unset */
     size_t jwt_secret_previous_len;
-    int jwt_ttl_hours;        /* JWT_TTL_HOURS, default 720 */
-    char **cors_origins;      /* CORS_ORIGINS, comma separated exact origins */
+    int jwt_ttl_hours;   /* JWT_TTL_HOURS, default 720 */
+    char **cors_origins; /* CORS_ORIGINS, comma separated exact origins */
     size_t n_cors_origins;
-    char *api_base_url;       /* API_BASE_URL, default http://localhost:<port> */
-    char *app_base_url;       /* APP_BASE_URL, default = API_BASE_URL (the gateway serves the pages) */
-    char *resend_api_key;     /* RESEND_API_KEY */
-    char *smtp_url;           /* SMTP_URL */
-    char *mail_from;          /* MAIL_FROM, default "defendable <no-reply@localhost>" */
-    char *mail_dir;           /* MAIL_DIR, default ".mail" (development delivery) */
+    char *api_base_url;   /* API_BASE_URL, default http://localhost:<port> */
+    char *app_base_url;   /* APP_BASE_URL, default = API_BASE_URL (the gateway serves the pages) */
+    char *resend_api_key; /* RESEND_API_KEY */
+    char *smtp_url;       /* SMTP_URL */
+    char *mail_from;      /* MAIL_FROM, default "defendable <no-reply@localhost>" */
+    char *mail_dir;       /* MAIL_DIR, default ".mail" (development delivery) */
     char *aws_access_key_id, *aws_secret_access_key, *aws_endpoint_url_s3, *aws_region,
-        *tigris_bucket;       /* defaults: endpoint https://fly.storage.tigris.dev, region auto, bucket defendable-cloud */
-    char *internal_api_key;   /* INTERNAL_API_KEY */
-    gw_cidr *internal_allow;  /* INTERNAL_ALLOW_CIDRS, default 127.0.0.0/8,::1/128 */
+        *tigris_bucket; /* defaults: endpoint https://fly.storage.tigris.dev, region auto, bucket
+                           defendable-cloud */
+    bool s3_path_style; /* AWS_S3_ADDRESSING_STYLE=path (default virtual: <bucket>.<host>) */
+    int dataset_url_ttl_seconds; /* DATASET_URL_TTL_SECONDS, 1..900, default 900 */
+    char *internal_api_key;      /* INTERNAL_API_KEY */
+    gw_cidr *internal_allow;     /* INTERNAL_ALLOW_CIDRS, default 127.0.0.0/8,::1/128 */
     size_t n_internal_allow;
-    char *runner_token;       /* RUNNER_TOKEN */
+    char *runner_token; /* RUNNER_TOKEN */
     char *stripe_api_key, *stripe_webhook_secret, *stripe_price_id, *stripe_api_base;
     int dataset_download_daily_limit; /* DATASET_DOWNLOAD_DAILY_LIMIT, default 500 */
-    char *ledger_origin;      /* LEDGER_ORIGIN, default "localhost" */
-    char *ledger_signing_key; /* LEDGER_SIGNING_KEY: path of the C2SP signer key file */
-    int port;                 /* PORT, default 8080 */
-    char *log_level;          /* LOG_LEVEL: debug, info (default), warn, error */
+    char *ledger_origin;              /* LEDGER_ORIGIN, default "localhost" */
+    char *ledger_signing_key;         /* LEDGER_SIGNING_KEY: path of the C2SP signer key file */
+    int port;                         /* PORT, default 8080 */
+    char *log_level;                  /* LOG_LEVEL: debug, info (default), warn, error */
 } gw_config;
 
 /* Where the configuration comes from: getenv in the program, a table in the unit tests. */
@@ -65,8 +68,8 @@ typedef const char *(*gw_getenv_fn)(const char *name, void *ctx);
  * RUNNER_TOKEN, a missing LEDGER_SIGNING_KEY, an unparsable number or CIDR anywhere.
  * Returns true when there is no problem.
  */
-bool gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems,
-                    size_t *n_problems, char ***warnings, size_t *n_warnings);
+bool gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size_t *n_problems,
+                    char ***warnings, size_t *n_warnings);
 void gw_config_free(gw_config *c);
 void gw_config_free_list(char **list, size_t n);
 

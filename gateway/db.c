@@ -148,6 +148,38 @@ static const stmt stmts[] = {
      1},
     {"outbox_sent", "SELECT defendable.outbox_mark_sent($1::uuid)", 1},
     {"outbox_failed", "SELECT defendable.outbox_mark_failed($1::uuid, $2)", 2},
+    {"dataset_stage", "SELECT defendable.dataset_stage($1, $2, $3, $4::bigint, $5)", 5},
+    {"dataset_catalog",
+     "SELECT coalesce(jsonb_agg(jsonb_build_object('slug', slug, 'title', title, 'size', size, "
+     "'sha256', sha256, 'updated_at', updated_at) ORDER BY slug), '[]') "
+     "FROM defendable.dataset_catalog($1::uuid, to_timestamp($2::bigint))",
+     2},
+    {"dataset_download_grant",
+     "SELECT allowed, storage_key, receipt_seq, used, extract(epoch FROM reset_at)::bigint, "
+     "refused_by FROM defendable.dataset_download_grant($1::uuid, to_timestamp($2::bigint), "
+     "$3::uuid, $4, $5::integer, $6::inet, $7::integer)",
+     7},
+    {"billing_checkout_begin",
+     "SELECT org_id, email, status FROM defendable.billing_checkout_begin($1::uuid, "
+     "to_timestamp($2::bigint), $3::uuid)",
+     3},
+    {"billing_webhook",
+     "SELECT outcome, org_id FROM defendable.billing_webhook($1, $2, $3::uuid, $4, $5, $6, "
+     "CASE WHEN $7::bigint > 0 THEN to_timestamp($7::bigint) END)",
+     7},
+    {"run_create",
+     "SELECT run_id, state, to_json(created_at)#>>'{}' FROM defendable.run_create($1::uuid, "
+     "to_timestamp($2::bigint), $3::uuid, $4, $5::jsonb)",
+     5},
+    {"run_get", "SELECT defendable.run_get($1::uuid, to_timestamp($2::bigint), $3::uuid)", 3},
+    {"runner_claim",
+     "SELECT org_id, run_id, kind, input, to_json(lease_until)#>>'{}', attempts "
+     "FROM defendable.runner_claim($1, make_interval(secs => $2::integer))",
+     2},
+    {"runner_status",
+     "SELECT state, receipt_seq FROM defendable.runner_status($1::uuid, $2, $3, $4, $5, "
+     "make_interval(secs => $6::integer))",
+     6},
     {"begin", "BEGIN", 0},
     {"commit", "COMMIT", 0},
     {"rollback", "ROLLBACK", 0},

@@ -28,20 +28,22 @@
 /* ---- problems (RFC 9457) --------------------------------------------------------------------- */
 
 typedef enum gw_problem_id {
-    GW_P_INVALID,      /* 422 invalid-request */
-    GW_P_BAD_JSON,     /* 400 malformed-json */
-    GW_P_UNAUTHORIZED, /* 401 unauthorized */
-    GW_P_FORBIDDEN,    /* 403 forbidden */
-    GW_P_NOT_FOUND,    /* 404 not-found */
-    GW_P_METHOD,       /* 405 method-not-allowed */
-    GW_P_CONFLICT,     /* 409 conflict */
-    GW_P_EXPIRED,      /* 410 expired */
-    GW_P_TOO_LARGE,    /* 413 payload-too-large */
-    GW_P_URI_TOO_LONG, /* 414 uri-too-long */
-    GW_P_MEDIA_TYPE,   /* 415 unsupported-media-type */
-    GW_P_RATE_LIMITED, /* 429 rate-limited */
-    GW_P_INTERNAL,     /* 500 internal */
-    GW_P_UNAVAILABLE,  /* 503 unavailable */
+    GW_P_INVALID,       /* 422 invalid-request */
+    GW_P_BAD_JSON,      /* 400 malformed-json */
+    GW_P_UNAUTHORIZED,  /* 401 unauthorized */
+    GW_P_FORBIDDEN,     /* 403 forbidden */
+    GW_P_NOT_FOUND,     /* 404 not-found */
+    GW_P_METHOD,        /* 405 method-not-allowed */
+    GW_P_CONFLICT,      /* 409 conflict */
+    GW_P_EXPIRED,       /* 410 expired */
+    GW_P_TOO_LARGE,     /* 413 payload-too-large */
+    GW_P_URI_TOO_LONG,  /* 414 uri-too-long */
+    GW_P_MEDIA_TYPE,    /* 415 unsupported-media-type */
+    GW_P_RATE_LIMITED,  /* 429 rate-limited */
+    GW_P_BAD_SIGNATURE, /* 400 bad-signature (webhooks) */
+    GW_P_INTERNAL,      /* 500 internal */
+    GW_P_BAD_GATEWAY,   /* 502 upstream (Stripe, mail provider) */
+    GW_P_UNAVAILABLE,   /* 503 unavailable */
     GW_P_COUNT
 } gw_problem_id;
 
@@ -64,6 +66,7 @@ typedef enum gw_auth {
     GW_AUTH_APIKEY,   /* Authorization: Bearer dfd_... (checked in SQL by the handler) */
     GW_AUTH_INTERNAL, /* INTERNAL_API_KEY from an allowlisted source */
     GW_AUTH_RUNNER,   /* RUNNER_TOKEN from an allowlisted source */
+    GW_AUTH_STRIPE,   /* Stripe-Signature over the raw body (STRIPE_WEBHOOK_SECRET) */
 } gw_auth;
 
 struct gw_req;
@@ -141,8 +144,8 @@ typedef struct gw_req {
     unsigned status;
     const char *problem; /* slug, for the access log */
     char retry_after[24];
-    char allow[64];        /* Allow header of a 405 */
-    size_t uri_len;        /* the full request target, query included */
+    char allow[64]; /* Allow header of a 405 */
+    size_t uri_len; /* the full request target, query included */
     bool started;
     char ratelimit[3][24]; /* RateLimit-Limit, -Remaining, -Reset */
     bool no_store;
@@ -246,6 +249,21 @@ void gw_h_ledger_verify(gw_req *r);
 void gw_h_ledger_checkpoint(gw_req *r);
 void gw_h_ledger_proof(gw_req *r);
 void gw_h_ledger_keys(gw_req *r);
+void gw_h_datasets_catalog(gw_req *r);
+void gw_h_dataset_download(gw_req *r);
+void gw_h_internal_dataset(gw_req *r);
+void gw_h_billing_checkout(gw_req *r);
+void gw_h_stripe_webhook(gw_req *r);
+void gw_h_run_create(gw_req *r);
+void gw_h_run_get(gw_req *r);
+void gw_h_runner_claim(gw_req *r);
+void gw_h_runner_status(gw_req *r);
+
+/* Outbound HTTP (outbound.c): POSTs body with the given "Name: value" headers (NULL-ended);
+ * *status gets the HTTP status and *response the body (malloc'd, NUL-terminated). False when
+ * no answer came (connection, timeout, an answer above 256 KiB). Follows no redirect. */
+bool gw_http_post(const char *url, const char *const *headers, const char *body, long *status,
+                  char **response);
 
 /* Checkpoint signing (signer.c): signs and records the org's checkpoint if it is behind. */
 bool gw_sign_checkpoint(const char *org, char **note_out);

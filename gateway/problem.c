@@ -19,7 +19,9 @@ const gw_problem gw_problems[GW_P_COUNT] = {
     [GW_P_URI_TOO_LONG] = {"uri-too-long", "Request URI too long", 414},
     [GW_P_MEDIA_TYPE] = {"unsupported-media-type", "Unsupported media type", 415},
     [GW_P_RATE_LIMITED] = {"rate-limited", "Too many requests", 429},
+    [GW_P_BAD_SIGNATURE] = {"bad-signature", "The signature does not verify", 400},
     [GW_P_INTERNAL] = {"internal", "Internal server error", 500},
+    [GW_P_BAD_GATEWAY] = {"upstream", "An upstream service failed", 502},
     [GW_P_UNAVAILABLE] = {"unavailable", "Service unavailable", 503},
 };
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define TEN_MIN 600
+#define HOUR 3600
 
 /* Rate limits of DESIGN.md section 6 (seed 001). */
 #define LIMIT_NONE                                                                                 \
@@ -113,6 +114,41 @@ const gw_route gw_routes[] = {
      "InternalReceipt", "ReceiptCreated", 201, NULL, LIMIT_NONE},
     {"GET", "/ledger/keys", GW_AUTH_NONE, gw_h_ledger_keys,
      "The verifier key of this deployment's checkpoints", NULL, "Keys", 200, NULL, LIMIT_NONE},
+    {"GET", "/datasets/catalog", GW_AUTH_JWT, gw_h_datasets_catalog,
+     "The datasets on offer (never their storage keys)", NULL, "Catalog", 200, NULL, LIMIT_NONE},
+    {"POST",
+     "/datasets/catalog/{slug}/download",
+     GW_AUTH_JWT,
+     gw_h_dataset_download,
+     "A short-lived presigned URL for a dataset (members of an org with an active membership; "
+     "takes the daily quota and mints a dataset.download receipt)",
+     "Empty",
+     "DownloadGrant",
+     200,
+     "org",
+     /* the per-org hour is counted in SQL, after the membership check (nobody spends another
+        organization's allowance) */
+     {{"dataset.download.ip", "ip", 60, HOUR}, {NULL, NULL, 0, 0}}},
+    {"POST", "/internal/datasets", GW_AUTH_INTERNAL, gw_h_internal_dataset,
+     "Stage (or re-stage) a dataset (the stager, INTERNAL_API_KEY from an allowed address)",
+     "DatasetStage", "DatasetStaged", 200, NULL, LIMIT_NONE},
+    {"POST", "/billing/checkout", GW_AUTH_JWT, gw_h_billing_checkout,
+     "Open a Stripe Checkout Session for the organization's membership (owners)", "CheckoutCreate",
+     "CheckoutSession", 201, "org", LIMIT_NONE},
+    {"POST", "/webhooks/stripe", GW_AUTH_STRIPE, gw_h_stripe_webhook,
+     "Stripe events (Stripe-Signature over the raw body; idempotent by event id)", "StripeEvent",
+     "WebhookResult", 200, NULL, LIMIT_NONE},
+    {"POST", "/runs", GW_AUTH_JWT, gw_h_run_create, "Queue a run (members)", "RunCreate",
+     "RunCreated", 201, "org", LIMIT_NONE},
+    {"GET", "/runs/{id}", GW_AUTH_JWT, gw_h_run_get,
+     "A run's state and, once finished, its run.complete receipt", NULL, "Run", 200, NULL,
+     LIMIT_NONE},
+    {"POST", "/internal/runner/claim", GW_AUTH_RUNNER, gw_h_runner_claim,
+     "Claim the oldest queued run under a lease (RUNNER_TOKEN; 204 when none)", "RunnerClaim",
+     "RunClaimed", 200, NULL, LIMIT_NONE},
+    {"POST", "/internal/runner/{id}/status", GW_AUTH_RUNNER, gw_h_runner_status,
+     "Extend the lease (running) or finish the run (succeeded/failed) (RUNNER_TOKEN)",
+     "RunnerStatus", "RunStatus", 200, NULL, LIMIT_NONE},
 };
 
 const size_t gw_n_routes = sizeof gw_routes / sizeof gw_routes[0];
@@ -371,12 +407,105 @@ schemas(void)
                          "fields", json_pack("{s:s}", "type", "object"), "public_fields",
                          json_pack("{s:s,s:o}", "type", "array", "items", str_schema(NULL))),
                none));
+    json_object_set_new(s, "Empty", object(json_object(), none));
+    json_object_set_new(
+        s, "Catalog",
+        object(json_pack("{s:o}", "datasets",
+                         json_pack("{s:s,s:o}", "type", "array", "items",
+                                   object(json_pack("{s:o,s:o,s:o,s:o,s:o}", "slug",
+                                                    str_schema(NULL), "title", str_schema(NULL),
+                                                    "size", json_pack("{s:s}", "type", "integer"),
+                                                    "sha256", str_schema(NULL), "updated_at",
+                                                    str_schema("date-time")),
+                                          none))),
+               none));
+    json_object_set_new(s, "DownloadGrant",
+                        object(json_pack("{s:o,s:o,s:o,s:o,s:o}", "slug", str_schema(NULL), "url",
+                                         str_schema("uri"), "expires_at", str_schema("date-time"),
+                                         "receipt_seq", json_pack("{s:s}", "type", "integer"),
+                                         "downloads_today", json_pack("{s:s}", "type", "integer")),
+                               none));
+    json_object_set_new(s, "DatasetStage",
+                        object(json_pack("{s:o,s:o,s:o,s:o,s:o}", "slug", str_schema(NULL), "title",
+                                         str_schema(NULL), "storage_key", str_schema(NULL), "size",
+                                         json_pack("{s:s,s:i}", "type", "integer", "minimum", 0),
+                                         "sha256", str_schema(NULL)),
+                               none));
+    json_object_set_new(
+        s, "DatasetStaged",
+        object(json_pack("{s:o,s:o}", "slug", str_schema(NULL), "status", str_schema(NULL)), none));
+    json_object_set_new(s, "CheckoutCreate",
+                        object(json_pack("{s:o,s:o}", "success_url", str_schema("uri"),
+                                         "cancel_url", str_schema("uri")),
+                               none));
+    json_object_set_new(
+        s, "CheckoutSession",
+        object(json_pack("{s:o,s:o}", "session_id", str_schema(NULL), "url", str_schema("uri")),
+               none));
+    json_object_set_new(
+        s, "StripeEvent",
+        object(json_pack("{s:o,s:o,s:o}", "id", str_schema(NULL), "type", str_schema(NULL), "data",
+                         json_pack("{s:s}", "type", "object")),
+               none));
+    json_object_set_new(
+        s, "WebhookResult",
+        object(json_pack("{s:o,s:o}", "event_id", str_schema(NULL), "outcome",
+                         json_pack("{s:s,s:[s,s,s,s]}", "type", "string", "enum", "applied",
+                                   "duplicate", "ignored", "unknown_org")),
+               none));
+    json_object_set_new(s, "RunCreate",
+                        object(json_pack("{s:o,s:o}", "kind", str_schema(NULL), "input",
+                                         json_pack("{s:s}", "type", "object")),
+                               none));
+    json_object_set_new(s, "RunCreated",
+                        object(json_pack("{s:o,s:o,s:o,s:o}", "run_id", str_schema("uuid"),
+                                         "org_id", str_schema("uuid"), "state", str_schema(NULL),
+                                         "created_at", str_schema("date-time")),
+                               none));
+    json_object_set_new(
+        s, "Run",
+        object(json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "run_id", str_schema("uuid"),
+                         "org_id", str_schema("uuid"), "kind", str_schema(NULL), "state",
+                         json_pack("{s:s,s:[s,s,s,s]}", "type", "string", "enum", "queued",
+                                   "running", "succeeded", "failed"),
+                         "created_at", str_schema("date-time"), "attempts",
+                         json_pack("{s:s}", "type", "integer"), "finished_at",
+                         json_pack("{s:[s,s]}", "type", "string", "null"), "output_digest",
+                         json_pack("{s:[s,s]}", "type", "string", "null"), "receipt_seq",
+                         json_pack("{s:[s,s]}", "type", "integer", "null")),
+               none));
+    json_object_set_new(s, "RunnerClaim",
+                        object(json_pack("{s:o,s:o}", "runner", str_schema(NULL), "lease_seconds",
+                                         json_pack("{s:s,s:i,s:i}", "type", "integer", "minimum",
+                                                   10, "maximum", 3600)),
+                               none));
+    json_object_set_new(s, "RunClaimed",
+                        object(json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "org_id", str_schema("uuid"),
+                                         "run_id", str_schema("uuid"), "kind", str_schema(NULL),
+                                         "input", json_pack("{s:s}", "type", "object"),
+                                         "lease_until", str_schema("date-time"), "attempts",
+                                         json_pack("{s:s}", "type", "integer")),
+                               none));
+    json_object_set_new(
+        s, "RunnerStatus",
+        object(json_pack(
+                   "{s:o,s:o,s:o,s:o,s:o}", "runner", str_schema(NULL), "state",
+                   json_pack("{s:s,s:[s,s,s]}", "type", "string", "enum", "running", "succeeded",
+                             "failed"),
+                   "output_digest", str_schema(NULL), "detail", str_schema(NULL), "lease_seconds",
+                   json_pack("{s:s,s:i,s:i}", "type", "integer", "minimum", 10, "maximum", 3600)),
+               none));
+    json_object_set_new(
+        s, "RunStatus",
+        object(json_pack("{s:o,s:o,s:o}", "run_id", str_schema("uuid"), "state", str_schema(NULL),
+                         "receipt_seq", json_pack("{s:[s,s]}", "type", "integer", "null")),
+               none));
     /* the members every answer carries, so that validating a response checks their presence */
     {
         static const struct {
             const char *schema;
-            const char
-                *where; /* NULL: the schema; "items": its array items; "page": items of items */
+            const char *where; /* NULL: the schema; "items": its array items; "page": items of
+                                  items; another name: the items of that array member */
             const char *const required[8];
         } req[] = {
             {"Me", NULL, {"user_id", "email", "memberships"}},
@@ -397,6 +526,23 @@ schemas(void)
             {"Checkpoint", NULL, {"tree_size", "current_size", "note", "verifier_key"}},
             {"Keys", NULL, {"origin", "verifier_keys"}},
             {"InternalReceipt", NULL, {"org", "kind", "fields"}},
+            {"Catalog", NULL, {"datasets"}},
+            {"Catalog", "datasets", {"slug", "title", "size", "sha256", "updated_at"}},
+            {"DownloadGrant",
+             NULL,
+             {"slug", "url", "expires_at", "receipt_seq", "downloads_today"}},
+            {"DatasetStage", NULL, {"slug", "title", "storage_key", "size", "sha256"}},
+            {"DatasetStaged", NULL, {"slug", "status"}},
+            {"CheckoutSession", NULL, {"session_id", "url"}},
+            {"StripeEvent", NULL, {"id", "type", "data"}},
+            {"WebhookResult", NULL, {"event_id", "outcome"}},
+            {"RunCreate", NULL, {"kind"}},
+            {"RunCreated", NULL, {"run_id", "org_id", "state", "created_at"}},
+            {"Run", NULL, {"run_id", "org_id", "kind", "state", "created_at", "attempts"}},
+            {"RunnerClaim", NULL, {"runner"}},
+            {"RunClaimed", NULL, {"org_id", "run_id", "kind", "input", "lease_until", "attempts"}},
+            {"RunnerStatus", NULL, {"runner", "state"}},
+            {"RunStatus", NULL, {"run_id", "state", "receipt_seq"}},
         };
 
         for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
@@ -404,6 +550,9 @@ schemas(void)
 
             if (req[i].where != NULL && strcmp(req[i].where, "items") == 0)
                 o = json_object_get(o, "items");
+            else if (req[i].where != NULL && strcmp(req[i].where, "page") != 0)
+                o = json_object_get(json_object_get(json_object_get(o, "properties"), req[i].where),
+                                    "items");
             else if (req[i].where != NULL)
                 o = json_object_get(json_object_get(json_object_get(o, "properties"), "items"),
                                     "items");

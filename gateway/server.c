@@ -10,6 +10,9 @@
  */
 #include "gw.h"
 #include "jwt.h"
+#include "stripe.h"
+
+#include <curl/curl.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -163,6 +166,28 @@ authenticate(gw_req *r)
         }
         r->bearer = token; /* checked in SQL by the handler, with the work it authorizes */
         return true;
+    case GW_AUTH_STRIPE: {
+        /* over the raw bytes exactly as received, before anything parses them */
+        const char *header = gw_header(r, "Stripe-Signature");
+        const char *secrets[1] = {gw.cfg.stripe_webhook_secret};
+        gw_stripe_status st =
+            gw.cfg.stripe_webhook_secret == NULL || header == NULL ||
+                    strlen(header) > GW_STRIPE_MAX_HEADER
+                ? GW_STRIPE_MALFORMED
+                : gw_stripe_verify(header, r->body ? r->body : "", r->body_len, secrets, 1,
+                                   (int64_t)time(NULL), GW_STRIPE_DEFAULT_TOLERANCE);
+
+        if (st != GW_STRIPE_OK) {
+            gw_metrics_count("webhook_signature_failures");
+            record_refusal(r, "stripe.bad_signature",
+                           header == NULL ? "no Stripe-Signature header"
+                                          : gw_stripe_status_text(st));
+            gw_reply_problem(r, GW_P_BAD_SIGNATURE,
+                             "The Stripe-Signature header does not verify for this body.");
+            return false;
+        }
+        return true;
+    }
     case GW_AUTH_INTERNAL:
     case GW_AUTH_RUNNER: {
         const char *secret =
@@ -353,6 +378,14 @@ dispatch(gw_req *r)
     }
     if (r->body_too_large) {
         gw_reply_problem(r, GW_P_TOO_LARGE, "Request bodies are limited to 1 MiB.");
+        return;
+    }
+    /* a webhook is authenticated by a signature over the raw body: check it before parsing */
+    if (r->route->auth == GW_AUTH_STRIPE) {
+        if (authenticate(r))
+            r->route->handler(r);
+        if (r->response == NULL)
+            gw_reply_problem(r, GW_P_INTERNAL, NULL);
         return;
     }
     if (r->route->request != NULL && r->body_len == 0) {
@@ -573,7 +606,10 @@ usage(FILE *out)
             "Configuration comes from the environment (docs/gateway.md): ENV, DATABASE_URL,\n"
             "JWT_SECRET, JWT_SECRET_PREVIOUS, JWT_TTL_HOURS, CORS_ORIGINS, API_BASE_URL,\n"
             "APP_BASE_URL, RESEND_API_KEY, SMTP_URL, MAIL_FROM, MAIL_DIR, INTERNAL_API_KEY,\n"
-            "INTERNAL_ALLOW_CIDRS, RUNNER_TOKEN, DATASET_DOWNLOAD_DAILY_LIMIT, LEDGER_ORIGIN,\n"
+            "INTERNAL_ALLOW_CIDRS, RUNNER_TOKEN, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+            "AWS_ENDPOINT_URL_S3, AWS_REGION, TIGRIS_BUCKET, AWS_S3_ADDRESSING_STYLE,\n"
+            "DATASET_URL_TTL_SECONDS, STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_ID,\n"
+            "STRIPE_API_BASE, DATASET_DOWNLOAD_DAILY_LIMIT, LEDGER_ORIGIN,\n"
             "LEDGER_SIGNING_KEY, PORT, LOG_LEVEL, GATEWAY_THREADS.\n\n"
             "Exit status: 0 served and stopped cleanly (or configuration ok), 1 configuration\n"
             "problems, 2 usage error, 3 could not start.\n",
@@ -638,6 +674,12 @@ main(int argc, char **argv)
     if ((t = getenv("GATEWAY_THREADS")) != NULL && atoi(t) > 0 && atoi(t) <= 256)
         threads = (unsigned)atoi(t);
     gw_db_set_conninfo(gw.cfg.database_url);
+    /* once, before any thread: curl_easy_init would otherwise do it racily */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "defendable-gateway: cannot initialize libcurl\n");
+        gw_config_free(&gw.cfg);
+        return 3;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
@@ -653,6 +695,7 @@ main(int argc, char **argv)
     if (d == NULL) {
         fprintf(stderr, "defendable-gateway: cannot listen on port %d: %s\n", gw.cfg.port,
                 strerror(errno));
+        curl_global_cleanup();
         gw_config_free(&gw.cfg);
         return 3;
     }
@@ -681,6 +724,7 @@ main(int argc, char **argv)
     pthread_join(signer_tid, NULL);
     pthread_join(mail_tid, NULL);
     gw_log("info", "stopped", NULL);
+    curl_global_cleanup();
     dfd_sha256_thread_release();
     memset(&gw.signer, 0, sizeof gw.signer);
     gw_config_free(&gw.cfg);

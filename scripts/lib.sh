@@ -8,8 +8,8 @@ set -euo pipefail
 DFD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DFD_PG_MAJOR=15
 DFD_PACKAGES=(postgresql-$DFD_PG_MAJOR postgresql-server-dev-$DFD_PG_MAJOR build-essential
-              libssl-dev libjansson-dev libmicrohttpd-dev libpq-dev pkg-config python3
-              libipc-run-perl curl)
+              libssl-dev libjansson-dev libmicrohttpd-dev libpq-dev libcurl4-openssl-dev
+              pkg-config python3 libipc-run-perl curl)
 
 dfd_log() { printf '==> %s\n' "$*" >&2; }
 
@@ -27,6 +27,13 @@ dfd_install_deps() {
         dfd_log "installing ${missing[*]}"
         dfd_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
         dfd_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # node and npm (for s3rver in the tests) may come from elsewhere than Debian, whose npm
+    # package would then conflict: install Debian's only when there is no npm at all
+    if ! command -v npm >/dev/null 2>&1; then
+        dfd_log "installing nodejs npm"
+        dfd_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        dfd_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
     fi
     export PG_CONFIG=/usr/lib/postgresql/$DFD_PG_MAJOR/bin/pg_config
     export PATH=/usr/lib/postgresql/$DFD_PG_MAJOR/bin:$PATH

@@ -25,7 +25,8 @@ SELECT length(:'k') AS key_length;
 SELECT ok FROM defendable.apikey_authenticate(left(:'k', 59) || CASE WHEN right(:'k', 1) = 'A' THEN 'B' ELSE 'A' END);
 SELECT ok FROM defendable.apikey_authenticate(overlay(:'k' placing CASE WHEN substr(:'k', 20, 1) = 'Z' THEN 'Y' ELSE 'Z' END from 20 for 1));
 SELECT ok FROM defendable.apikey_authenticate('dfd_ffffffffffff' || substr(:'k', 17));
-SELECT ok FROM defendable.apikey_authenticate('dfd_' || upper(:'kid') || substr(:'k', 17));
+-- (a key id of digits only has no upper case: nothing to test then)
+SELECT coalesce((SELECT ok FROM defendable.apikey_authenticate('dfd_' || upper(:'kid') || substr(:'k', 17)) WHERE :'kid' ~ '[a-f]'), false) AS ok;
 SELECT ok FROM defendable.apikey_authenticate(left(:'k', 59));
 SELECT ok FROM defendable.apikey_authenticate('');
 SELECT ok FROM defendable.apikey_authenticate('Bearer ' || :'k');

@@ -47,3 +47,14 @@ SELECT count(*) AS download_receipts FROM defendable.receipts WHERE org_id = :'o
 SELECT defendable.dataset_download_grant(:'x', now(), :'org', 'census-2026', 5);
 SELECT defendable.dataset_download_grant(:'o', now(), :'org', 'nope', 5);
 SELECT defendable.dataset_download_grant(:'o', now(), :'org', 'census-2026', 0);
+\set VERBOSITY default
+-- the hourly limit per org is taken first and, when it refuses, does not spend the day
+SELECT outcome FROM defendable.billing_webhook('evt_ds2', 'checkout.session.completed', :'other', 'cus_ds2', 'sub_ds2', NULL, NULL);
+SELECT allowed, used, refused_by FROM defendable.dataset_download_grant(:'x', now(), :'other', 'census-2026', 5, NULL, 1);
+SELECT allowed, refused_by FROM defendable.dataset_download_grant(:'x', now(), :'other', 'census-2026', 5, NULL, 1);
+SELECT scope, used FROM defendable.quota_counters WHERE subject = :'other' ORDER BY scope;
+-- a non-member's attempts spend nothing of the org's allowance
+\set VERBOSITY sqlstate
+SELECT defendable.dataset_download_grant(:'o', now(), :'other', 'census-2026', 5, NULL, 1);
+\set VERBOSITY default
+SELECT count(*) AS counters_unchanged FROM defendable.quota_counters WHERE subject = :'other' AND used = 1;
