@@ -351,8 +351,89 @@ END $$;
 COMMENT ON FUNCTION defendable.runner_status(uuid, text, text, text, text, interval) IS
     'The lease holder extends its lease (running) or finishes the run (succeeded/failed, minting run.complete).';
 
+-- ---------------------------------------------------------------------------------------------
+-- Email delivery: at most once per message, retries with backoff for failures known to have
+-- delivered nothing
+-- ---------------------------------------------------------------------------------------------
+
+-- sending_at: claimed for a send whose outcome is not yet recorded; committed before the send,
+-- so a worker that dies mid-send leaves a mark that stops any retry (a retry could duplicate).
+-- next_attempt_at: the earliest retry after a failure that delivered nothing.
+-- failed_at: given up (permanent refusal, attempts exhausted, or outcome unknown).
+ALTER TABLE defendable.email_outbox
+    ADD COLUMN sending_at timestamptz,
+    ADD COLUMN next_attempt_at timestamptz,
+    ADD COLUMN failed_at timestamptz;
+
+DROP FUNCTION defendable.outbox_claim(integer);
+DROP FUNCTION defendable.outbox_mark_failed(uuid, text);
+
+CREATE FUNCTION defendable.outbox_claim(max_messages integer DEFAULT 10, stale_after interval DEFAULT '10 minutes')
+    RETURNS TABLE (message_id uuid, kind text, to_email text, secret text, payload jsonb, attempts integer)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE m record;
+BEGIN
+    -- sends that never reported back: their outcome is unknown, so they are not retried
+    FOR m IN UPDATE defendable.email_outbox o
+             SET failed_at = now(), sending_at = NULL, secret = NULL,
+                 last_error = 'delivery outcome unknown (the sender stopped mid-send); not retried'
+             WHERE o.sending_at < now() - stale_after AND o.sent_at IS NULL AND o.failed_at IS NULL
+             RETURNING o.message_id, o.kind, o.org_id, o.attempts
+    LOOP
+        PERFORM defendable.record_event('email.failed', m.org_id, NULL, NULL,
+            jsonb_build_object('message_id', m.message_id, 'kind', m.kind, 'attempts', m.attempts, 'reason', 'outcome unknown'));
+    END LOOP;
+    -- SKIP LOCKED: several gateways claim disjoint messages; the claim commits with this call
+    RETURN QUERY
+    UPDATE defendable.email_outbox o SET attempts = o.attempts + 1, sending_at = now()
+    WHERE o.message_id IN (SELECT x.message_id FROM defendable.email_outbox x
+                           WHERE x.sent_at IS NULL AND x.failed_at IS NULL AND x.sending_at IS NULL
+                             AND x.secret IS NOT NULL AND x.expires_at > now()
+                             AND (x.next_attempt_at IS NULL OR x.next_attempt_at <= now())
+                           ORDER BY x.created_at LIMIT greatest(1, least(max_messages, 100))
+                           FOR UPDATE SKIP LOCKED)
+    RETURNING o.message_id, o.kind, o.to_email, o.secret, o.payload, o.attempts;
+END $$;
+COMMENT ON FUNCTION defendable.outbox_claim(integer, interval) IS
+    'Claims unsent, unexpired messages due for (re)delivery, with their link token; gives up on sends that never reported back.';
+
+CREATE OR REPLACE FUNCTION defendable.outbox_mark_sent(message uuid) RETURNS void
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    -- sent: the link token is wiped at once
+    UPDATE defendable.email_outbox SET sent_at = now(), sending_at = NULL, secret = NULL, last_error = NULL
+    WHERE message_id = message AND sent_at IS NULL
+$$;
+
+CREATE FUNCTION defendable.outbox_mark_failed(message uuid, error text, retry boolean,
+                                              max_attempts integer DEFAULT 5) RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE m defendable.email_outbox;
+BEGIN
+    SELECT * INTO m FROM defendable.email_outbox o WHERE o.message_id = message AND o.sent_at IS NULL FOR UPDATE;
+    IF m.message_id IS NULL THEN
+        RETURN 'unknown';
+    END IF;
+    IF retry AND m.attempts < max_attempts AND m.expires_at > now() THEN
+        -- nothing was delivered: try again after 30 s, 1 min, 2 min, ... (capped at 30 min)
+        UPDATE defendable.email_outbox o SET sending_at = NULL, last_error = left(error, 500),
+            next_attempt_at = now() + least(interval '30 seconds' * power(2, greatest(m.attempts - 1, 0)), interval '30 minutes')
+        WHERE o.message_id = message;
+        RETURN 'retry';
+    END IF;
+    UPDATE defendable.email_outbox o SET sending_at = NULL, failed_at = now(), secret = NULL, last_error = left(error, 500)
+    WHERE o.message_id = message;
+    PERFORM defendable.record_event('email.failed', m.org_id, NULL, NULL,
+        jsonb_build_object('message_id', m.message_id, 'kind', m.kind, 'attempts', m.attempts, 'reason', left(error, 200)));
+    RETURN 'failed';
+END $$;
+COMMENT ON FUNCTION defendable.outbox_mark_failed(uuid, text, boolean, integer) IS
+    'Records a failed send (no secret in the text): retried with backoff when nothing was delivered, else given up with an email.failed security event.';
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA defendable FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
+    defendable.outbox_claim(integer, interval),
+    defendable.outbox_mark_sent(uuid),
+    defendable.outbox_mark_failed(uuid, text, boolean, integer),
     defendable.dataset_stage(text, text, text, bigint, text),
     defendable.dataset_catalog(uuid, timestamptz),
     defendable.dataset_download_grant(uuid, timestamptz, uuid, text, integer, inet, integer),

@@ -570,6 +570,8 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
         c->app_base_url = dup_or(&L, c->api_base_url, NULL);
 
     c->resend_api_key = dup_or(&L, text(&L, "RESEND_API_KEY"), NULL);
+    /* Overridable so tests can point at a local stand-in for Resend's API. */
+    c->resend_api_base = read_url(&L, "RESEND_API_BASE", "https://api.resend.com", false);
     const char *smtp = text(&L, "SMTP_URL");
     if (smtp != NULL && strncasecmp(smtp, "smtp://", 7) != 0 &&
         strncasecmp(smtp, "smtps://", 8) != 0)
@@ -673,6 +675,7 @@ gw_config_free(gw_config *c)
         c->api_base_url,
         c->app_base_url,
         c->resend_api_key,
+        c->resend_api_base,
         c->smtp_url,
         c->mail_from,
         c->mail_dir,

@@ -30,12 +30,13 @@ typedef struct gw_config {
     int jwt_ttl_hours;   /* JWT_TTL_HOURS, default 720 */
     char **cors_origins; /* CORS_ORIGINS, comma separated exact origins */
     size_t n_cors_origins;
-    char *api_base_url;   /* API_BASE_URL, default http://localhost:<port> */
-    char *app_base_url;   /* APP_BASE_URL, default = API_BASE_URL (the gateway serves the pages) */
-    char *resend_api_key; /* RESEND_API_KEY */
-    char *smtp_url;       /* SMTP_URL */
-    char *mail_from;      /* MAIL_FROM, default "defendable <no-reply@localhost>" */
-    char *mail_dir;       /* MAIL_DIR, default ".mail" (development delivery) */
+    char *api_base_url;    /* API_BASE_URL, default http://localhost:<port> */
+    char *app_base_url;    /* APP_BASE_URL, default = API_BASE_URL (the gateway serves the pages) */
+    char *resend_api_key;  /* RESEND_API_KEY */
+    char *resend_api_base; /* RESEND_API_BASE, default https://api.resend.com */
+    char *smtp_url;        /* SMTP_URL */
+    char *mail_from;       /* MAIL_FROM, default "defendable <no-reply@localhost>" */
+    char *mail_dir;        /* MAIL_DIR, default ".mail" (development delivery) */
     char *aws_access_key_id, *aws_secret_access_key, *aws_endpoint_url_s3, *aws_region,
         *tigris_bucket; /* defaults: endpoint https://fly.storage.tigris.dev, region auto, bucket
                            defendable-cloud */

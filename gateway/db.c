@@ -147,7 +147,7 @@ static const stmt stmts[] = {
      "SELECT message_id, kind, to_email, secret, payload FROM defendable.outbox_claim($1::integer)",
      1},
     {"outbox_sent", "SELECT defendable.outbox_mark_sent($1::uuid)", 1},
-    {"outbox_failed", "SELECT defendable.outbox_mark_failed($1::uuid, $2)", 2},
+    {"outbox_failed", "SELECT defendable.outbox_mark_failed($1::uuid, $2, $3::boolean)", 3},
     {"dataset_stage", "SELECT defendable.dataset_stage($1, $2, $3, $4::bigint, $5)", 5},
     {"dataset_catalog",
      "SELECT coalesce(jsonb_agg(jsonb_build_object('slug', slug, 'title', title, 'size', size, "

@@ -26,7 +26,9 @@ static const char *const counters[] = {"auth_failures",
                                        "ledger_verification_failures",
                                        "checkpoints_signed",
                                        "emails_delivered",
-                                       "email_failures"};
+                                       "email_retries",
+                                       "email_failures",
+                                       "stripe_failures"};
 #define N_COUNTERS (sizeof counters / sizeof counters[0])
 static atomic_long counts[N_COUNTERS];
 

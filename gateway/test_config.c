@@ -47,6 +47,7 @@ static const char *const known_names[] = {
     "API_BASE_URL",
     "APP_BASE_URL",
     "RESEND_API_KEY",
+    "RESEND_API_BASE",
     "SMTP_URL",
     "MAIL_FROM",
     "MAIL_DIR",

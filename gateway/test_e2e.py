@@ -2016,6 +2016,112 @@ def phase_datasets(gw, c):
     record(after == before and int(ev) >= 1, "a refused grant mints no receipt and raises a security event", "%s %s %s" % (before, after, ev))
 
 
+# ---------------------------------------------------------------------------------------------
+# Email over SMTP: a real SMTP server (aiosmtpd) on loopback, and the magic link followed
+
+class SmtpSink:
+    """aiosmtpd on loopback. Recipients starting with "reject" get 550, with "later" get 451."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+        outer = self
+        self.messages = []  # (mail_from, rcpt_tos, data)
+
+        class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if address.startswith("reject"):
+                    return "550 5.1.1 no such user"
+                if address.startswith("later"):
+                    return "451 4.3.0 try again later"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server, session, envelope):
+                outer.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+                return "250 2.0.0 queued"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        self.controller.stop()
+
+
+def wait_for(fn, seconds=6.0):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    return fn()
+
+
+def phase_mail_smtp(c):
+    """A gateway with SMTP_URL delivers magic links through a real SMTP server, at most once."""
+    try:
+        sink = SmtpSink()
+    except ImportError:
+        record(False, "aiosmtpd is importable (Debian python3-aiosmtpd, run with /usr/bin/python3)")
+        return
+    try:
+        port = free_port()
+        env = gateway_env(c, port, "host=%s port=%s dbname=%s user=%s" % (os.environ["PGHOST"], os.environ["PGPORT"], DB, DB_ROLE),
+                          {"SMTP_URL": "smtp://127.0.0.1:%d" % sink.port, "MAIL_FROM": "defendable <no-reply@e2e.test>"})
+        g = Gateway("smtp", env, c.tmp)
+        c.others.append(g)
+        if not record(g.wait_healthy(), "a gateway with SMTP_URL starts", g.log_text()[-800:]):
+            return
+        src = "127.0.0.5"  # a fresh address: the main phases spent 127.0.0.1's auth/request quota
+        r = g.req("POST", "/auth/request", {"email": "smtp-user@example.test"}, source=src)
+        record(r.status == 202, "the user asks for a magic link", r.desc())
+        got = wait_for(lambda: [m for m in sink.messages if "smtp-user@example.test" in m[1]])
+        if not record(len(got) == 1, "the SMTP server receives exactly one message for the user", sink.messages):
+            return
+        mail_from, rcpts, data = got[0]
+        text = data.decode("utf-8", "replace")
+        link = re.search(r"(https?://\S+/auth/magic\?token=(\S+))", text)
+        record(mail_from == "no-reply@e2e.test" and rcpts == ["smtp-user@example.test"]
+               and re.search(r"^Message-ID: <[0-9a-f-]{36}@defendable>", text, re.M) is not None,
+               "envelope from MAIL_FROM's address, one recipient, a Message-ID from the outbox id", text[:400])
+        if not record(link is not None and link.group(1).startswith(g.base + "/auth/magic?token=dfm_"),
+                      "the message carries a magic link under APP_BASE_URL", text):
+            return
+        token = link.group(2)
+        SECRETS["smtp magic the user"] = token  # logged nowhere: SMTP mode never logs links
+        r = g.req("POST", "/auth/verify", {"token": token}, source=src)
+        record(r.status == 200 and r.json and r.json.get("email") == "smtp-user@example.test" and r.json.get("token"),
+               "following the emailed link gives the user a session", r.desc())
+        if r.json and r.json.get("token"):
+            SECRETS["jwt the user"] = r.json["token"]
+        row = psql("SELECT sent_at IS NOT NULL, secret IS NULL, attempts FROM defendable.email_outbox WHERE to_email = 'smtp-user@example.test'").strip()
+        record(row == "t|t|1", "the outbox records one attempt, sent, link token wiped", row)
+        # permanent refusal: given up at once, a security event, counted in /metrics
+        g.req("POST", "/auth/request", {"email": "reject@example.test"}, source=src)
+        row = wait_for(lambda: psql("SELECT failed_at IS NOT NULL AND secret IS NULL FROM defendable.email_outbox "
+                                    "WHERE to_email = 'reject@example.test'").strip() == "t")
+        record(row, "a 550 gives the message up at once and wipes its link")
+        ev = psql("SELECT count(*) FROM defendable.security_events WHERE kind = 'email.failed' AND detail->>'reason' LIKE 'smtp:%'").strip()
+        record(int(ev) >= 1, "the failure is a security event", ev)
+        # temporary refusal: nothing delivered, retried after a backoff
+        g.req("POST", "/auth/request", {"email": "later@example.test"}, source=src)
+        row = wait_for(lambda: psql("SELECT attempts = 1 AND failed_at IS NULL AND secret IS NOT NULL AND next_attempt_at > now() "
+                                    "FROM defendable.email_outbox WHERE to_email = 'later@example.test'").strip() == "t")
+        record(row, "a 451 schedules a retry with backoff and keeps the message")
+        m = g.req("GET", "/metrics")
+        record(re.search(r"^defendable_email_failures_total [1-9]", m.text(), re.M) is not None
+               and re.search(r"^defendable_email_retries_total [1-9]", m.text(), re.M) is not None
+               and re.search(r"^defendable_emails_delivered_total [1-9]", m.text(), re.M) is not None,
+               "deliveries, retries and failures show in /metrics",
+               "\n".join(l for l in m.text().split("\n") if "email" in l))
+        time.sleep(1.2)  # two more polls: nothing is sent twice
+        record(len([x for x in sink.messages if "smtp-user@example.test" in x[1]]) == 1, "the user's message was sent once")
+        record(token not in g.log_text(), "the SMTP gateway never logs a link token")
+    finally:
+        sink.stop()
+
+
 def phase_outage(c):
     closed = free_port()
     port = free_port()
@@ -2295,7 +2401,10 @@ def main():
                   ("rate limits", lambda: phase_rate_limits(gw, c)), ("check-config", lambda: phase_check_config(c)),
                   ("database outage", lambda: phase_outage(c)), ("production", lambda: phase_production_headers(c)),
                   ("final checks", lambda: phase_final_checks(gw, c)), ("database secrets", lambda: phase_db_secrets(c)),
-                  ("shutdown", lambda: phase_shutdown(gw, c)), ("log", lambda: phase_log_secrets(gw, c))]
+                  ("shutdown", lambda: phase_shutdown(gw, c)),
+                  # after the main gateway stopped: its development mail thread would claim the
+                  # messages first (both share the database)
+                  ("mail over SMTP", lambda: phase_mail_smtp(c)), ("log", lambda: phase_log_secrets(gw, c))]
         for name, fn in phases:
             try:
                 fn()
