@@ -86,8 +86,12 @@ BEGIN
         PERFORM defendable.err('U0422', 'invalid dataset slug', 'A slug is 1 to 63 of a-z, 0-9 and -, not starting with -.');
     END IF;
     PERFORM defendable.check_name(title, 'dataset title', 200);
-    IF storage_key IS NULL OR length(storage_key) = 0 OR length(storage_key) > 1024 OR storage_key ~ '[[:cntrl:]]' THEN
-        PERFORM defendable.err('U0422', 'invalid storage key');
+    -- the rules of the gateway's presigner (S3 caps keys at 1024 bytes; HTTP clients rewrite "."
+    -- and ".." path segments, so such a key could not be fetched through a signed URL): a key
+    -- refused here never turns a committed download grant into an unsigned answer
+    IF storage_key IS NULL OR octet_length(storage_key) = 0 OR octet_length(storage_key) > 1024
+       OR storage_key ~ '[[:cntrl:]]' OR ('/' || storage_key || '/') ~ '/\.\.?/' THEN
+        PERFORM defendable.err('U0422', 'invalid storage key', 'A key is 1 to 1024 bytes without control characters or . and .. segments.');
     END IF;
     IF size IS NULL OR size < 0 THEN
         PERFORM defendable.err('U0422', 'invalid dataset size');

@@ -1749,10 +1749,11 @@ def stripe_event(event_id, etype, obj):
                        "data": {"object": obj}}, separators=(",", ":")).encode()
 
 
-class StripeStandIn:
-    """Stripe's API cannot run here: this answers POST /v1/checkout/sessions and keeps each request."""
+class ApiStandIn:
+    """A local stand-in for an HTTP API that cannot run here (Stripe's, Resend's): answer(path,
+    headers, body) gives (status, JSON); every request is kept for the checks."""
 
-    def __init__(self):
+    def __init__(self, answer):
         import http.server
         import threading
         outer = self
@@ -1762,12 +1763,9 @@ class StripeStandIn:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 outer.requests.append((self.path, dict(self.headers), body))
-                ok = self.path == "/v1/checkout/sessions" and self.headers.get("Authorization") == "Bearer " + outer.key
-                answer = {"id": "cs_test_%d" % len(outer.requests), "object": "checkout.session",
-                          "url": "https://checkout.stripe.com/c/pay/cs_test_%d" % len(outer.requests)} if ok else \
-                         {"error": {"type": "invalid_request_error"}}
-                data = json.dumps(answer).encode()
-                self.send_response(200 if ok else 401)
+                status, doc = answer(self.path, self.headers, body)
+                data = json.dumps(doc).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -1776,13 +1774,28 @@ class StripeStandIn:
             def log_message(self, *a):
                 pass
 
-        self.key = "sk_test_" + secrets.token_hex(12)
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
         self.server.shutdown()
+
+
+def stripe_stand_in():
+    key = "sk_test_" + secrets.token_hex(12)
+    state = {}
+
+    def answer(path, headers, body):
+        if path != "/v1/checkout/sessions" or headers.get("Authorization") != "Bearer " + key:
+            return 401, {"error": {"type": "invalid_request_error"}}
+        n = len(state["api"].requests)
+        return 200, {"id": "cs_test_%d" % n, "object": "checkout.session",
+                     "url": "https://checkout.stripe.com/c/pay/cs_test_%d" % n}
+
+    state["api"] = ApiStandIn(answer)
+    state["api"].key = key
+    return state["api"]
 
 
 def phase_billing(gw, c):
@@ -2118,8 +2131,66 @@ def phase_mail_smtp(c):
         time.sleep(1.2)  # two more polls: nothing is sent twice
         record(len([x for x in sink.messages if "smtp-user@example.test" in x[1]]) == 1, "the user's message was sent once")
         record(token not in g.log_text(), "the SMTP gateway never logs a link token")
+        g.stop()
     finally:
         sink.stop()
+
+
+def phase_mail_resend(c):
+    """A gateway with RESEND_API_KEY posts to Resend's API (a local stand-in) with an idempotency key."""
+    key = "re_" + secrets.token_hex(16)
+    SECRETS["resend key"] = key
+
+    def answer(path, headers, body):
+        if path != "/emails" or headers.get("Authorization") != "Bearer " + key:
+            return 401, {"name": "missing_api_key"}
+        to = json.loads(body)["to"][0]
+        if to.startswith("flaky"):
+            return 500, {"name": "internal_server_error"}
+        if to.startswith("invalid"):
+            return 422, {"name": "validation_error"}
+        return 200, {"id": str(uuid.uuid4())}
+
+    api = ApiStandIn(answer)
+    try:
+        port = free_port()
+        env = gateway_env(c, port, "host=%s port=%s dbname=%s user=%s" % (os.environ["PGHOST"], os.environ["PGPORT"], DB, DB_ROLE),
+                          {"RESEND_API_KEY": key, "RESEND_API_BASE": "http://127.0.0.1:%d" % api.port,
+                           "MAIL_FROM": "defendable <no-reply@e2e.test>"})
+        g = Gateway("resend", env, c.tmp)
+        c.others.append(g)
+        if not record(g.wait_healthy(), "a gateway with RESEND_API_KEY starts", g.log_text()[-800:]):
+            return
+        src = "127.0.0.6"
+        g.req("POST", "/auth/request", {"email": "resend-user@example.test"}, source=src)
+        sent = wait_for(lambda: [r for r in api.requests if b"resend-user@example.test" in r[2]])
+        if not record(len(sent) == 1, "Resend receives one request for the message", api.requests):
+            return
+        path, headers, body = sent[0]
+        doc = json.loads(body)
+        mid = psql("SELECT message_id FROM defendable.email_outbox WHERE to_email = 'resend-user@example.test'").strip()
+        record(headers.get("Idempotency-Key") == mid and doc["from"] == "defendable <no-reply@e2e.test>"
+               and doc["to"] == ["resend-user@example.test"] and doc["subject"],
+               "POST /emails carries the outbox message id as Idempotency-Key, from, to and subject", (headers, doc))
+        link = re.search(r"(https?://\S+/auth/magic\?token=(\S+))", doc.get("text", ""))
+        if record(link is not None, "the text carries the magic link", doc):
+            SECRETS["resend magic"] = link.group(2)
+            r = g.req("POST", "/auth/verify", {"token": link.group(2)}, source=src)
+            record(r.status == 200 and r.json and r.json.get("email") == "resend-user@example.test",
+                   "following the link from Resend's message gives a session", r.desc())
+        g.req("POST", "/auth/request", {"email": "flaky@example.test"}, source=src)
+        record(wait_for(lambda: psql("SELECT failed_at IS NULL AND next_attempt_at > now() AND attempts = 1 FROM "
+                                     "defendable.email_outbox WHERE to_email = 'flaky@example.test'").strip() == "t"),
+               "a 500 from Resend schedules a retry (safe: same idempotency key)")
+        g.req("POST", "/auth/request", {"email": "invalid@example.test"}, source=src)
+        record(wait_for(lambda: psql("SELECT failed_at IS NOT NULL AND secret IS NULL FROM defendable.email_outbox "
+                                     "WHERE to_email = 'invalid@example.test'").strip() == "t"),
+               "a 422 from Resend gives the message up")
+        record(key not in g.log_text() and link is not None and link.group(2) not in g.log_text(),
+               "the Resend gateway logs neither the API key nor the link")
+        g.stop()
+    finally:
+        api.stop()
 
 
 def phase_outage(c):
@@ -2375,7 +2446,7 @@ def main():
         SECRETS["internal key"] = c.internal_key
         SECRETS["runner token"] = c.runner_token
         # the counterparts of issue 6: Stripe's API stand-in and a real S3-compatible server
-        c.stripe = StripeStandIn()
+        c.stripe = stripe_stand_in()
         c.stripe_secret = "whsec_" + secrets.token_hex(16)
         SECRETS["stripe webhook secret"] = c.stripe_secret
         SECRETS["stripe api key"] = c.stripe.key
@@ -2404,7 +2475,7 @@ def main():
                   ("shutdown", lambda: phase_shutdown(gw, c)),
                   # after the main gateway stopped: its development mail thread would claim the
                   # messages first (both share the database)
-                  ("mail over SMTP", lambda: phase_mail_smtp(c)), ("log", lambda: phase_log_secrets(gw, c))]
+                  ("mail over SMTP", lambda: phase_mail_smtp(c)), ("mail over Resend", lambda: phase_mail_resend(c)), ("log", lambda: phase_log_secrets(gw, c))]
         for name, fn in phases:
             try:
                 fn()
