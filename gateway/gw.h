@@ -15,6 +15,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "core/dfd_core.h"
@@ -270,6 +272,15 @@ bool gw_sign_checkpoint(const char *org, char **note_out);
 void *gw_signer_thread(void *arg);
 /* Development mail (mail.c): writes outbox messages as .eml files and logs their links. */
 void *gw_mail_thread(void *arg);
+
+/* Frees a string that held a secret (an API key header, a link token), wiping it first. */
+static inline void
+gw_wipe_free(char *s)
+{
+    if (s != NULL)
+        explicit_bzero(s, strlen(s));
+    free(s);
+}
 
 /* Marks the calling thread so that its per-thread state is released when it ends. */
 void gw_thread_enter(void);

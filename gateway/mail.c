@@ -73,7 +73,7 @@ compose(message *m)
             "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s",
             gw.cfg.mail_from, m->to, m->subject, date, m->id, body) < 0)
         m->text = NULL;
-    free(body);
+    gw_wipe_free(body);
     return m->text != NULL;
 }
 
@@ -214,14 +214,12 @@ send_resend(const message *m, char *err, size_t cap)
         }
     }
 done:
-    if (auth != NULL)
-        explicit_bzero(auth, strlen(auth));
-    free(auth);
+    gw_wipe_free(auth);
     free(url);
     free(idem);
-    free(payload);
+    gw_wipe_free(payload); /* payload, body and doc carry the link token */
     free(answer);
-    free(body);
+    gw_wipe_free(body);
     json_decref(doc);
     return out;
 }
@@ -271,12 +269,8 @@ deliver(const char *id, const char *kind, const char *to, const char *secret)
                esc);
     }
     PQclear(res);
-    if (m.text != NULL)
-        explicit_bzero(m.text, strlen(m.text)); /* it holds the link token */
-    free(m.text);
-    if (link != NULL)
-        explicit_bzero(link, strlen(link));
-    free(link);
+    gw_wipe_free(m.text); /* both hold the link token */
+    gw_wipe_free(link);
 }
 
 void *

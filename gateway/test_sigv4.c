@@ -28,18 +28,6 @@ static const char *vector_dir;
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static void *
-xmalloc(size_t n)
-{
-    void *p = malloc(n > 0 ? n : 1);
-
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 static char *
 xstrndup(const char *s, size_t n)
 {
@@ -113,18 +101,6 @@ sha256_hex(const void *data, size_t len, char out[65])
     out[64] = '\0';
 }
 
-static int
-hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decoding of a query name or value as found on the wire; '+' is left alone. */
 static char *
 percent_decode(const char *s, size_t n)
@@ -133,8 +109,10 @@ percent_decode(const char *s, size_t n)
     size_t o = 0;
 
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
-            out[o++] = (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+        uint8_t byte;
+
+        if (s[i] == '%' && i + 2 < n && dfd_hex_decode(s + i + 1, 2, &byte, 1)) {
+            out[o++] = (char)byte;
             i += 2;
         } else {
             out[o++] = s[i];

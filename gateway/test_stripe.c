@@ -38,18 +38,6 @@ static const char payload_basic[] =
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static void *
-xmalloc(size_t n)
-{
-    void *p = malloc(n > 0 ? n : 1);
-
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 /* A heap copy of exactly n bytes, no terminator: reads past n are caught by ASan. */
 static char *
 dup_exact(const void *data, size_t n)

@@ -6,6 +6,7 @@
 #define DFD_TEST_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 
 static int passed, failed;
 
@@ -20,5 +21,18 @@ static int passed, failed;
             printf("\n");                                                                          \
         }                                                                                          \
     } while (0)
+
+/* malloc that ends the test program when memory runs out (inline: not every program uses it) */
+static inline void *
+xmalloc(size_t n)
+{
+    void *p = malloc(n > 0 ? n : 1);
+
+    if (p == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
 
 #endif

@@ -84,9 +84,7 @@ gw_h_billing_checkout(gw_req *r)
                             json_object_get(session, "url")));
     r->no_store = true;
 done:
-    if (auth != NULL)
-        explicit_bzero(auth, strlen(auth));
-    free(auth);
+    gw_wipe_free(auth);
     free(url);
     free(idem);
     free(form);
