@@ -17,12 +17,12 @@
 
 typedef enum gw_jwt_status {
     GW_JWT_OK = 0,
-    GW_JWT_MALFORMED,      /* not three base64url segments, bad JSON, too long */
-    GW_JWT_BAD_HEADER,     /* alg is not HS256, typ is not JWT, or other members */
-    GW_JWT_BAD_SIGNATURE,  /* no key verifies the signature */
-    GW_JWT_BAD_CLAIMS,     /* sub, iat or exp missing or of the wrong type */
-    GW_JWT_EXPIRED,        /* now > exp + leeway */
-    GW_JWT_NOT_YET_VALID,  /* now < nbf - leeway, or iat in the future beyond the leeway */
+    GW_JWT_MALFORMED,     /* not three base64url segments, bad JSON, too long */
+    GW_JWT_BAD_HEADER,    /* alg is not HS256, typ is not JWT, or other members */
+    GW_JWT_BAD_SIGNATURE, /* no key verifies the signature */
+    GW_JWT_BAD_CLAIMS,    /* sub, iat or exp missing or of the wrong type */
+    GW_JWT_EXPIRED,       /* now > exp + leeway */
+    GW_JWT_NOT_YET_VALID, /* now < nbf - leeway, or iat in the future beyond the leeway */
 } gw_jwt_status;
 
 /* A short lower-case text for logs and problem details ("expired", "bad signature", ...). */
@@ -46,9 +46,9 @@ bool gw_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t
  * detached_payload: for RFC 7520 detached content (compact form with an empty middle segment);
  * NULL otherwise. Returns GW_JWT_OK, MALFORMED, BAD_HEADER or BAD_SIGNATURE.
  */
-gw_jwt_status gw_jws_verify_hs256(const char *token, size_t len, const uint8_t *key,
-                                  size_t key_len, bool strict_header,
-                                  const char *detached_payload, size_t detached_len);
+gw_jwt_status gw_jws_verify_hs256(const char *token, size_t len, const uint8_t *key, size_t key_len,
+                                  bool strict_header, const char *detached_payload,
+                                  size_t detached_len);
 
 /*
  * Verifies a gateway JWT: strict header, signature with key or (during rotation) prev_key

@@ -18,8 +18,6 @@
 gw_state gw;
 atomic_bool gw_stopping;
 
-
-
 #define DOC_FLAGS (JSON_INDENT(2) | JSON_SORT_KEYS)
 #define SERVER_URL "http://localhost:8080"
 

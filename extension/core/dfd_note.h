@@ -17,8 +17,8 @@
 
 #define DFD_ED25519_KEY_LEN 32
 #define DFD_ED25519_SIG_LEN 64
-#define DFD_NOTE_NAME_MAX 256   /* bytes of a key name */
-#define DFD_NOTE_MAX_SIGS 100   /* signatures read from one note; more is an error */
+#define DFD_NOTE_NAME_MAX 256 /* bytes of a key name */
+#define DFD_NOTE_MAX_SIGS 100 /* signatures read from one note; more is an error */
 #define DFD_NOTE_MAX_LEN 1000000
 
 /* Standard padded base64 (RFC 4648 section 4), strict: canonical padding and trailing bits. */
@@ -95,7 +95,7 @@ typedef struct dfd_checkpoint {
 
 /* Parses a tlog-checkpoint body (the note text). */
 dfd_status dfd_checkpoint_parse(const char *text, size_t len, dfd_checkpoint *out);
-dfd_status dfd_checkpoint_format(dfd_buf *out, const char *origin, size_t origin_len,
-                                 uint64_t size, const uint8_t root[32]);
+dfd_status dfd_checkpoint_format(dfd_buf *out, const char *origin, size_t origin_len, uint64_t size,
+                                 const uint8_t root[32]);
 
 #endif /* DFD_NOTE_H */

@@ -15,7 +15,6 @@
 
 static const char *vector_dir;
 
-
 static char *
 read_file(const char *rel, size_t *len)
 {

@@ -18,7 +18,6 @@
 
 static const char *vector_dir;
 
-
 #define HASH_LEN DFD_MERKLE_HASH_LEN
 
 /* ---- the naive model ------------------------------------------------------------------------ */

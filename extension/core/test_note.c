@@ -16,7 +16,6 @@
 
 static const char *vector_dir;
 
-
 /* The Go example note, its signature line and its key, used by several hand-made cases. */
 static const char peter_text[] = "If you think cryptography is the answer to your problem,\n"
                                  "then you don't know what your problem is.\n";
