@@ -577,6 +577,11 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
         strncasecmp(smtp, "smtps://", 8) != 0)
         problem(&L, "SMTP_URL must start with smtp:// or smtps://");
     c->smtp_url = dup_or(&L, smtp, NULL);
+    /* A private relay's CA (PEM); by default the system's trust store verifies the relay. */
+    const char *ca = text(&L, "SMTP_CA_FILE");
+    if (ca != NULL && access(ca, R_OK) != 0)
+        problem(&L, "SMTP_CA_FILE names a file that cannot be read");
+    c->smtp_ca_file = dup_or(&L, ca, NULL);
     if (L.production && c->resend_api_key == NULL && smtp == NULL)
         problem(&L, "RESEND_API_KEY or SMTP_URL must be set in production (email delivery)");
     const char *from = text(&L, "MAIL_FROM");
@@ -677,6 +682,7 @@ gw_config_free(gw_config *c)
         c->resend_api_key,
         c->resend_api_base,
         c->smtp_url,
+        c->smtp_ca_file,
         c->mail_from,
         c->mail_dir,
         c->aws_access_key_id,

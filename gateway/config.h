@@ -35,6 +35,7 @@ typedef struct gw_config {
     char *resend_api_key;  /* RESEND_API_KEY */
     char *resend_api_base; /* RESEND_API_BASE, default https://api.resend.com */
     char *smtp_url;        /* SMTP_URL */
+    char *smtp_ca_file;    /* SMTP_CA_FILE: PEM CA bundle for the relay's certificate */
     char *mail_from;       /* MAIL_FROM, default "defendable <no-reply@localhost>" */
     char *mail_dir;        /* MAIL_DIR, default ".mail" (development delivery) */
     char *aws_access_key_id, *aws_secret_access_key, *aws_endpoint_url_s3, *aws_region,

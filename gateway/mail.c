@@ -159,6 +159,8 @@ send_smtp(const message *m, char *err, size_t cap)
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     /* STARTTLS whenever the server offers it; certificates are verified as always */
     curl_easy_setopt(curl, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    if (gw.cfg.smtp_ca_file != NULL)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, gw.cfg.smtp_ca_file);
     curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from);
     curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_message);

@@ -2035,7 +2035,7 @@ def phase_datasets(gw, c):
 class SmtpSink:
     """aiosmtpd on loopback. Recipients starting with "reject" get 550, with "later" get 451."""
 
-    def __init__(self):
+    def __init__(self, tls_context=None):
         from aiosmtpd.controller import Controller
         outer = self
         self.messages = []  # (mail_from, rcpt_tos, data)
@@ -2054,7 +2054,9 @@ class SmtpSink:
                 return "250 2.0.0 queued"
 
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        # with a TLS context the server offers STARTTLS and refuses MAIL FROM before it
+        tls = {"tls_context": tls_context, "require_starttls": True} if tls_context else {}
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **tls)
         self.controller.start()
 
     def stop(self):
@@ -2131,6 +2133,46 @@ def phase_mail_smtp(c):
         time.sleep(1.2)  # two more polls: nothing is sent twice
         record(len([x for x in sink.messages if "smtp-user@example.test" in x[1]]) == 1, "the user's message was sent once")
         record(token not in g.log_text(), "the SMTP gateway never logs a link token")
+        g.stop()
+    finally:
+        sink.stop()
+
+
+def phase_mail_starttls(c):
+    """STARTTLS when offered: a relay that requires it gets the message over TLS with a verified
+    certificate (SMTP_CA_FILE), and a gateway that cannot verify the certificate sends nothing."""
+    import ssl
+    cert, key = os.path.join(c.tmp, "smtp-cert.pem"), os.path.join(c.tmp, "smtp-key.pem")
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                           "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                          capture_output=True, timeout=60)
+    if not record(made.returncode == 0, "a test certificate for the relay", made.stderr[-400:]):
+        return
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    sink = SmtpSink(tls_context=ctx)
+    try:
+        db = "host=%s port=%s dbname=%s user=%s" % (os.environ["PGHOST"], os.environ["PGPORT"], DB, DB_ROLE)
+        smtp = {"SMTP_URL": "smtp://127.0.0.1:%d" % sink.port, "MAIL_FROM": "no-reply@e2e.test"}
+        # first without the relay's CA: the certificate does not verify, so nothing is sent
+        g = Gateway("smtp-untrusted", gateway_env(c, free_port(), db, smtp), c.tmp)
+        c.others.append(g)
+        if not record(g.wait_healthy(), "a gateway for an untrusted relay starts", g.log_text()[-800:]):
+            return
+        g.req("POST", "/auth/request", {"email": "tls-refused@example.test"}, source="127.0.0.7")
+        row = wait_for(lambda: psql("SELECT attempts = 1 AND sent_at IS NULL AND next_attempt_at IS NOT NULL FROM "
+                                    "defendable.email_outbox WHERE to_email = 'tls-refused@example.test'").strip() == "t")
+        record(row and not sink.messages, "an unverifiable relay certificate: nothing sent, the message waits for a retry",
+               psql("SELECT attempts, last_error FROM defendable.email_outbox WHERE to_email = 'tls-refused@example.test'"))
+        g.stop()
+        g = Gateway("smtp-tls", gateway_env(c, free_port(), db, dict(smtp, SMTP_CA_FILE=cert)), c.tmp)
+        c.others.append(g)
+        if not record(g.wait_healthy(), "a gateway with SMTP_CA_FILE starts", g.log_text()[-800:]):
+            return
+        g.req("POST", "/auth/request", {"email": "tls-user@example.test"}, source="127.0.0.7")
+        got = wait_for(lambda: [m for m in sink.messages if "tls-user@example.test" in m[1]])
+        record(len(got) == 1 and b"/auth/magic?token=dfm_" in got[0][2],
+               "a relay that requires STARTTLS receives the magic link over TLS", sink.messages)
         g.stop()
     finally:
         sink.stop()
@@ -2475,7 +2517,8 @@ def main():
                   ("shutdown", lambda: phase_shutdown(gw, c)),
                   # after the main gateway stopped: its development mail thread would claim the
                   # messages first (both share the database)
-                  ("mail over SMTP", lambda: phase_mail_smtp(c)), ("mail over Resend", lambda: phase_mail_resend(c)), ("log", lambda: phase_log_secrets(gw, c))]
+                  ("mail over SMTP", lambda: phase_mail_smtp(c)),
+                  ("mail over STARTTLS", lambda: phase_mail_starttls(c)), ("mail over Resend", lambda: phase_mail_resend(c)), ("log", lambda: phase_log_secrets(gw, c))]
         for name, fn in phases:
             try:
                 fn()
