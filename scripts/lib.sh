@@ -9,7 +9,7 @@ DFD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DFD_PG_MAJOR=15
 DFD_PACKAGES=(postgresql-$DFD_PG_MAJOR postgresql-server-dev-$DFD_PG_MAJOR build-essential
               libssl-dev libjansson-dev libmicrohttpd-dev libpq-dev libcurl4-openssl-dev
-              pkg-config python3 python3-aiosmtpd libipc-run-perl curl clang-format openssl)
+              pkg-config python3 python3-aiosmtpd libipc-run-perl curl clang-format openssl docker-compose)
 
 dfd_log() { printf '==> %s\n' "$*" >&2; }
 
