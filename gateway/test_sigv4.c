@@ -601,17 +601,24 @@ test_c_auth_case(const json_t *c)
     free_request(&pr);
 }
 
+/* Runs one case function over a suite file's "cases", which must hold exactly `expected`. */
+static void
+run_suite(const char *file, const char *label, size_t expected, void (*one)(const json_t *))
+{
+    json_t *root = load_json(file);
+    const json_t *cases = json_object_get(root, "cases");
+
+    CHECK(json_array_size(cases) == expected, "%s: expected %zu cases, found %zu", label, expected,
+          json_array_size(cases));
+    for (size_t i = 0; i < json_array_size(cases); i++)
+        one(json_array_get(cases, i));
+    json_decref(root);
+}
+
 static void
 test_c_auth(void)
 {
-    json_t *root = load_json("aws-c-auth-v4-suite.json");
-    const json_t *cases = json_object_get(root, "cases");
-
-    CHECK(json_array_size(cases) == 38, "aws-c-auth: expected 38 cases, found %zu",
-          json_array_size(cases));
-    for (size_t i = 0; i < json_array_size(cases); i++)
-        test_c_auth_case(json_array_get(cases, i));
-    json_decref(root);
+    run_suite("aws-c-auth-v4-suite.json", "aws-c-auth", 38, test_c_auth_case);
 }
 
 /* ---- (4) botocore ------------------------------------------------------------------------- */
@@ -682,14 +689,7 @@ test_botocore_case(const json_t *c)
 static void
 test_botocore(void)
 {
-    json_t *root = load_json("botocore-aws4-testsuite.json");
-    const json_t *cases = json_object_get(root, "cases");
-
-    CHECK(json_array_size(cases) == 34, "botocore: expected 34 cases, found %zu",
-          json_array_size(cases));
-    for (size_t i = 0; i < json_array_size(cases); i++)
-        test_botocore_case(json_array_get(cases, i));
-    json_decref(root);
+    run_suite("botocore-aws4-testsuite.json", "botocore", 34, test_botocore_case);
 }
 
 /* ---- (5) own cases ------------------------------------------------------------------------ */

@@ -38,18 +38,9 @@ void
 gw_h_run_get(gw_req *r)
 {
     char id[37];
-    const char *values[3];
-    PGresult *res;
 
-    if (!gw_param_uuid(r, 0, id))
-        return;
-    values[0] = r->actor;
-    values[1] = r->iat;
-    values[2] = id;
-    if ((res = run(r, "run_get", 3, values)) == NULL)
-        return;
-    gw_reply_json(r, 200, json_column(res, 0, 0));
-    PQclear(res);
+    if (gw_param_uuid(r, 0, id))
+        actor_json(r, "run_get", id, NULL);
 }
 
 /* POST /internal/runner/claim {runner, lease_seconds}: 200 with the run, or 204 when idle. */
