@@ -55,6 +55,7 @@ typedef struct loader {
     bool oom; /* an allocation failed: the result cannot be trusted, so load reports failure */
     strlist problems;
     strlist warnings;
+    strlist file_values; /* contents read through NAME_FILE, wiped when the load ends */
 } loader;
 
 static bool
@@ -114,6 +115,76 @@ text(loader *L, const char *name)
 {
     const char *v = raw(L, name);
     return (v != NULL && v[0] != '\0') ? v : NULL;
+}
+
+#define MAX_SECRET_FILE (64 * 1024)
+
+static bool has_control(const char *s);
+
+/* The contents of a NAME_FILE file, one trailing newline dropped (what `echo` and editors add);
+ * NULL, with a problem naming the variable (never the contents), when it cannot be read. */
+static const char *
+read_secret_file(loader *L, const char *name, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    char *buf;
+    ssize_t got = 0, n;
+
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_SECRET_FILE) {
+        if (fd >= 0)
+            close(fd);
+        problem(L, "%s_FILE names a file that cannot be read (or is over 64 KiB)", name);
+        return NULL;
+    }
+    if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+        close(fd);
+        L->oom = true;
+        return NULL;
+    }
+    while (got < st.st_size && (n = read(fd, buf + got, (size_t)(st.st_size - got))) > 0)
+        got += n;
+    close(fd);
+    if (got > 0 && buf[got - 1] == '\n')
+        got--;
+    if (got > 0 && buf[got - 1] == '\r')
+        got--;
+    buf[got] = '\0';
+    char **grown = realloc(L->file_values.items, (L->file_values.n + 1) * sizeof *grown);
+    if (grown == NULL) {
+        OPENSSL_cleanse(buf, (size_t)got);
+        free(buf);
+        L->oom = true;
+        return NULL;
+    }
+    L->file_values.items = grown;
+    L->file_values.items[L->file_values.n++] = buf;
+    if (memchr(buf, '\0', (size_t)got) != NULL || has_control(buf)) {
+        problem(L, "%s_FILE holds control characters", name);
+        return NULL;
+    }
+    return buf[0] != '\0' ? buf : NULL;
+}
+
+/*
+ * A secret: NAME, or the contents of the file NAME_FILE names (Docker and Kubernetes secrets are
+ * files, and a file can be replaced under a running gateway, which SIGHUP then reloads).
+ */
+static const char *
+secret(loader *L, const char *name)
+{
+    char file_name[96];
+    const char *path;
+
+    snprintf(file_name, sizeof file_name, "%s_FILE", name);
+    path = text(L, file_name);
+    if (path == NULL)
+        return text(L, name);
+    if (raw(L, name) != NULL) {
+        problem(L, "set %s or %s, not both", name, file_name);
+        return NULL;
+    }
+    return read_secret_file(L, name, path);
 }
 
 static char *
@@ -429,7 +500,7 @@ weak_secret(const char *s)
 static void
 read_jwt(loader *L, gw_config *c)
 {
-    const char *v = text(L, "JWT_SECRET");
+    const char *v = secret(L, "JWT_SECRET");
     if (v == NULL) {
         if (L->production) {
             problem(L, "JWT_SECRET must be set in production");
@@ -456,7 +527,7 @@ read_jwt(loader *L, gw_config *c)
             c->jwt_secret_len = 0;
     }
 
-    const char *p = text(L, "JWT_SECRET_PREVIOUS");
+    const char *p = secret(L, "JWT_SECRET_PREVIOUS");
     if (p == NULL)
         return;
     if (L->production) {
@@ -483,7 +554,7 @@ read_jwt(loader *L, gw_config *c)
 static char *
 read_token(loader *L, const char *name)
 {
-    const char *v = text(L, name);
+    const char *v = secret(L, name);
     if (L->production) {
         if (v == NULL)
             problem(L, "%s must be set in production", name);
@@ -491,6 +562,62 @@ read_token(loader *L, const char *name)
             problem(L, "%s is shorter than 32 bytes", name);
     }
     return dup_or(L, v, NULL);
+}
+
+/*
+ * NAME_PREVIOUS of a rotated bearer secret: still accepted (never issued) during the overlap of
+ * a rotation. It must be as strong as the current one and differ from it, or the rotation would
+ * not retire anything.
+ */
+static char *
+read_previous(loader *L, const char *name, const char *current, bool bearer)
+{
+    char prev_name[96];
+    const char *v;
+
+    snprintf(prev_name, sizeof prev_name, "%s_PREVIOUS", name);
+    if ((v = secret(L, prev_name)) == NULL)
+        return NULL;
+    if (current == NULL)
+        problem(L, "%s is set but %s is not", prev_name, name);
+    else if (strlen(v) == strlen(current) && CRYPTO_memcmp(v, current, strlen(v)) == 0)
+        problem(L, "%s must differ from %s", prev_name, name);
+    if (bearer && L->production && strlen(v) < MIN_SECRET_LEN)
+        problem(L, "%s is shorter than 32 bytes", prev_name);
+    return dup_or(L, v, NULL);
+}
+
+/* LEDGER_VERIFIER_KEYS_PREVIOUS: the verifier keys of retired signing keys, published with the
+ * current one so checkpoints they signed keep verifying. Shape only here; the server parses. */
+static void
+previous_vkey_item(loader *L, void *ctx, size_t index, const char *item, size_t len)
+{
+    static const char name[] = "LEDGER_VERIFIER_KEYS_PREVIOUS";
+    gw_config *c = ctx;
+    const char *plus = memchr(item, '+', len);
+    size_t name_len = plus != NULL ? (size_t)(plus - item) : len;
+    bool shaped = name_len > 0 && len > name_len + 10 && len <= 400 && item[name_len + 9] == '+';
+
+    /* name+<8 hex digits>+<base64>; the base64 may itself hold '+' */
+    for (size_t i = name_len + 1; shaped && i < name_len + 9; i++)
+        shaped = is_digit(item[i]) || (item[i] >= 'a' && item[i] <= 'f');
+    if (len >= 11 && strncmp(item, "PRIVATE+KEY", 11) == 0) {
+        problem(L, "%s holds a signer key; it takes verifier keys only", name);
+        return;
+    }
+    if (!shaped) {
+        problem(L, "%s entry %zu is not a verifier key (name+hash+key)", name, index);
+        return;
+    }
+    char **grown = realloc(c->ledger_verifier_keys_previous,
+                           (c->n_ledger_verifier_keys_previous + 1) * sizeof *grown);
+    if (grown == NULL) {
+        L->oom = true;
+        return;
+    }
+    c->ledger_verifier_keys_previous = grown;
+    if ((grown[c->n_ledger_verifier_keys_previous] = dup_n(L, item, len)) != NULL)
+        c->n_ledger_verifier_keys_previous++;
 }
 
 /* A regular file this process can open for reading; the key itself is parsed by its user. */
@@ -544,7 +671,7 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
         problem(&L, "DATASET_DOWNLOAD_DAILY_LIMIT must be positive in production");
 
     /* Empty conninfo means libpq's own defaults (PG* variables, local socket). */
-    c->database_url = dup_or(&L, text(&L, "DATABASE_URL"), "");
+    c->database_url = dup_or(&L, secret(&L, "DATABASE_URL"), "");
 
     read_jwt(&L, c);
 
@@ -569,10 +696,10 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
     else
         c->app_base_url = dup_or(&L, c->api_base_url, NULL);
 
-    c->resend_api_key = dup_or(&L, text(&L, "RESEND_API_KEY"), NULL);
+    c->resend_api_key = dup_or(&L, secret(&L, "RESEND_API_KEY"), NULL);
     /* Overridable so tests can point at a local stand-in for Resend's API. */
     c->resend_api_base = read_url(&L, "RESEND_API_BASE", "https://api.resend.com", false);
-    const char *smtp = text(&L, "SMTP_URL");
+    const char *smtp = secret(&L, "SMTP_URL");
     if (smtp != NULL && strncasecmp(smtp, "smtp://", 7) != 0 &&
         strncasecmp(smtp, "smtps://", 8) != 0)
         problem(&L, "SMTP_URL must start with smtp:// or smtps://");
@@ -594,7 +721,7 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
     c->mail_dir = dup_or(&L, text(&L, "MAIL_DIR"), ".mail");
 
     c->aws_access_key_id = dup_or(&L, text(&L, "AWS_ACCESS_KEY_ID"), NULL);
-    c->aws_secret_access_key = dup_or(&L, text(&L, "AWS_SECRET_ACCESS_KEY"), NULL);
+    c->aws_secret_access_key = dup_or(&L, secret(&L, "AWS_SECRET_ACCESS_KEY"), NULL);
     c->aws_endpoint_url_s3 =
         read_url(&L, "AWS_ENDPOINT_URL_S3", "https://fly.storage.tigris.dev", false);
     c->aws_region = dup_or(&L, text(&L, "AWS_REGION"), "auto");
@@ -613,9 +740,14 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
     for_each_item(&L, "INTERNAL_ALLOW_CIDRS", cidrs != NULL ? cidrs : DEFAULT_INTERNAL_ALLOW,
                   cidr_item, c);
     c->runner_token = read_token(&L, "RUNNER_TOKEN");
+    c->internal_api_key_previous = read_previous(&L, "INTERNAL_API_KEY", c->internal_api_key, true);
+    c->runner_token_previous = read_previous(&L, "RUNNER_TOKEN", c->runner_token, true);
 
-    c->stripe_api_key = dup_or(&L, text(&L, "STRIPE_API_KEY"), NULL);
-    c->stripe_webhook_secret = dup_or(&L, text(&L, "STRIPE_WEBHOOK_SECRET"), NULL);
+    c->stripe_api_key = dup_or(&L, secret(&L, "STRIPE_API_KEY"), NULL);
+    c->stripe_webhook_secret = dup_or(&L, secret(&L, "STRIPE_WEBHOOK_SECRET"), NULL);
+    /* Stripe's own rotation keeps the old endpoint secret valid for up to 24 hours */
+    c->stripe_webhook_secret_previous =
+        read_previous(&L, "STRIPE_WEBHOOK_SECRET", c->stripe_webhook_secret, false);
     c->stripe_price_id = dup_or(&L, text(&L, "STRIPE_PRICE_ID"), NULL);
     /* Overridable so tests can point at a local Stripe mock, which speaks plain http. */
     c->stripe_api_base = read_url(&L, "STRIPE_API_BASE", "https://api.stripe.com", false);
@@ -639,9 +771,18 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
         problem(&L, "LEDGER_SIGNING_KEY names a file that cannot be read");
     }
     c->ledger_signing_key = dup_or(&L, key, NULL);
+    /* a file, so a key rotation can publish the retired key with a reload */
+    const char *previous_keys = secret(&L, "LEDGER_VERIFIER_KEYS_PREVIOUS");
+    if (previous_keys != NULL)
+        for_each_item(&L, "LEDGER_VERIFIER_KEYS_PREVIOUS", previous_keys, previous_vkey_item, c);
 
     if (L.oom)
         problem(&L, "the configuration could not be read: out of memory");
+    for (size_t i = 0; i < L.file_values.n; i++) {
+        OPENSSL_cleanse(L.file_values.items[i], strlen(L.file_values.items[i]));
+        free(L.file_values.items[i]);
+    }
+    free(L.file_values.items);
 
     if (problems != NULL) {
         *problems = L.problems.items;
@@ -691,9 +832,12 @@ gw_config_free(gw_config *c)
         c->aws_region,
         c->tigris_bucket,
         c->internal_api_key,
+        c->internal_api_key_previous,
         c->runner_token,
+        c->runner_token_previous,
         c->stripe_api_key,
         c->stripe_webhook_secret,
+        c->stripe_webhook_secret_previous,
         c->stripe_price_id,
         c->stripe_api_base,
         c->ledger_origin,
@@ -714,6 +858,9 @@ gw_config_free(gw_config *c)
         free(c->cors_origins[i]);
     free(c->cors_origins);
     free(c->internal_allow);
+    for (size_t i = 0; i < c->n_ledger_verifier_keys_previous; i++)
+        free(c->ledger_verifier_keys_previous[i]);
+    free(c->ledger_verifier_keys_previous);
     /* Leaves a zeroed struct, so a second free (or a free after a failed load) is harmless. */
     memset(c, 0, sizeof *c);
 }

@@ -42,18 +42,31 @@ typedef struct gw_config {
         *tigris_bucket; /* defaults: endpoint https://fly.storage.tigris.dev, region auto, bucket
                            defendable-cloud */
     bool s3_path_style; /* AWS_S3_ADDRESSING_STYLE=path (default virtual: <bucket>.<host>) */
-    int dataset_url_ttl_seconds; /* DATASET_URL_TTL_SECONDS, 1..900, default 900 */
-    char *internal_api_key;      /* INTERNAL_API_KEY */
-    gw_cidr *internal_allow;     /* INTERNAL_ALLOW_CIDRS, default 127.0.0.0/8,::1/128 */
+    int dataset_url_ttl_seconds;     /* DATASET_URL_TTL_SECONDS, 1..900, default 900 */
+    char *internal_api_key;          /* INTERNAL_API_KEY */
+    char *internal_api_key_previous; /* INTERNAL_API_KEY_PREVIOUS: accepted during a rotation */
+    gw_cidr *internal_allow;         /* INTERNAL_ALLOW_CIDRS, default 127.0.0.0/8,::1/128 */
     size_t n_internal_allow;
-    char *runner_token; /* RUNNER_TOKEN */
+    char *runner_token;          /* RUNNER_TOKEN */
+    char *runner_token_previous; /* RUNNER_TOKEN_PREVIOUS: accepted during a rotation */
     char *stripe_api_key, *stripe_webhook_secret, *stripe_price_id, *stripe_api_base;
-    int dataset_download_daily_limit; /* DATASET_DOWNLOAD_DAILY_LIMIT, default 500 */
-    char *ledger_origin;              /* LEDGER_ORIGIN, default "localhost" */
-    char *ledger_signing_key;         /* LEDGER_SIGNING_KEY: path of the C2SP signer key file */
-    int port;                         /* PORT, default 8080 */
-    char *log_level;                  /* LOG_LEVEL: debug, info (default), warn, error */
+    char *stripe_webhook_secret_previous; /* STRIPE_WEBHOOK_SECRET_PREVIOUS (Stripe's overlap) */
+    int dataset_download_daily_limit;     /* DATASET_DOWNLOAD_DAILY_LIMIT, default 500 */
+    char *ledger_origin;                  /* LEDGER_ORIGIN, default "localhost" */
+    char *ledger_signing_key;             /* LEDGER_SIGNING_KEY: path of the C2SP signer key file */
+    char **ledger_verifier_keys_previous; /* LEDGER_VERIFIER_KEYS_PREVIOUS: retired keys, comma
+                                             separated, still published at /ledger/keys */
+    size_t n_ledger_verifier_keys_previous;
+    int port;        /* PORT, default 8080 */
+    char *log_level; /* LOG_LEVEL: debug, info (default), warn, error */
 } gw_config;
+
+/*
+ * Secrets (JWT_SECRET, JWT_SECRET_PREVIOUS, DATABASE_URL, RESEND_API_KEY, SMTP_URL,
+ * AWS_SECRET_ACCESS_KEY, STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, INTERNAL_API_KEY, RUNNER_TOKEN and
+ * the _PREVIOUS of the last three, and LEDGER_VERIFIER_KEYS_PREVIOUS) may instead be given as
+ * NAME_FILE, the path of a file holding the value; setting both is a problem.
+ */
 
 /* Where the configuration comes from: getenv in the program, a table in the unit tests. */
 typedef const char *(*gw_getenv_fn)(const char *name, void *ctx);

@@ -174,8 +174,12 @@ static const stmt stmts[] = {
     {"run_get", "SELECT defendable.run_get($1::uuid, to_timestamp($2::bigint), $3::uuid)", 3},
     {"runner_claim",
      "SELECT org_id, run_id, kind, input, to_json(lease_until)#>>'{}', attempts "
-     "FROM defendable.runner_claim($1, make_interval(secs => $2::integer))",
-     2},
+     "FROM defendable.runner_claim($1, make_interval(secs => $2::integer), $3::uuid)",
+     3},
+    {"run_enqueue",
+     "SELECT run_id, state, to_json(created_at)#>>'{}' FROM defendable.run_enqueue($1::uuid, $2, "
+     "$3::jsonb)",
+     3},
     {"runner_status",
      "SELECT state, receipt_seq FROM defendable.runner_status($1::uuid, $2, $3, $4, $5, "
      "make_interval(secs => $6::integer))",

@@ -202,13 +202,39 @@ bool gw_text_is_uuid(const char *s);
 /* ---- process-wide state ---------------------------------------------------------------------- */
 
 typedef struct gw_state {
-    gw_config cfg;
-    dfd_skey signer; /* the checkpoint signing key; never leaves the process */
-    char verifier_key[512];
-    bool have_signer;
+    gw_config cfg; /* as loaded at start: what only a restart changes (PORT, DATABASE_URL, ...) */
 } gw_state;
 
 extern gw_state gw;
+
+/*
+ * The secrets and the checkpoint signing key, which SIGHUP may replace (secrets.c). A set is never
+ * changed once published: a reload publishes a new one and keeps the old until exit, because a
+ * request that started before the reload may still be reading it. Rotations are rare, so the
+ * retired sets cost a few kilobytes at most.
+ */
+#define GW_MAX_PREVIOUS_VKEYS 8
+typedef struct gw_keys {
+    gw_config cfg;   /* the configuration this set was loaded from; read secrets from here */
+    dfd_skey signer; /* the checkpoint signing key; never leaves the process */
+    char verifier_key[512];
+    /* retired signing keys, still published so the checkpoints they signed keep verifying */
+    char previous_vkeys[GW_MAX_PREVIOUS_VKEYS][512];
+    size_t n_previous_vkeys;
+    struct gw_keys *replaced; /* the set this one replaced, freed at exit */
+} gw_keys;
+
+/* The current set; never NULL once the server started. Load it once per use. */
+const gw_keys *gw_keys_now(void);
+/* Loads the first set at start (with_signer false: --check-config's dry run keeps nothing).
+ * Prints problems to stderr and returns false if the configuration or a key does not load. */
+bool gw_keys_start(void);
+/* Re-reads the configuration and key files (SIGHUP). On any problem the current set stays and
+ * the problems are logged, never the values. */
+void gw_keys_reload(void);
+void gw_keys_free_all(void);
+/* True when token equals the secret or its _PREVIOUS, compared in constant time. */
+bool gw_secret_accepts(const char *token, const char *secret, const char *previous);
 
 /* Metrics (metrics.c) */
 void gw_metrics_request(const gw_route *route, unsigned status, int64_t us);
@@ -258,6 +284,7 @@ void gw_h_billing_checkout(gw_req *r);
 void gw_h_stripe_webhook(gw_req *r);
 void gw_h_run_create(gw_req *r);
 void gw_h_run_get(gw_req *r);
+void gw_h_internal_run_create(gw_req *r);
 void gw_h_runner_claim(gw_req *r);
 void gw_h_runner_status(gw_req *r);
 

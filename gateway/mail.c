@@ -155,7 +155,7 @@ send_smtp(const message *m, char *err, size_t cap)
     snprintf(to, sizeof to, "<%s>", m->to);
     rcpt = curl_slist_append(NULL, to);
     /* the URL may carry credentials: it is handed to libcurl and never logged */
-    curl_easy_setopt(curl, CURLOPT_URL, gw.cfg.smtp_url);
+    curl_easy_setopt(curl, CURLOPT_URL, gw_keys_now()->cfg.smtp_url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     /* STARTTLS whenever the server offers it; certificates are verified as always */
     curl_easy_setopt(curl, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
@@ -196,7 +196,7 @@ send_resend(const message *m, char *err, size_t cap)
 
     snprintf(err, cap, "resend: out of memory");
     if (body == NULL || asprintf(&url, "%s/emails", gw.cfg.resend_api_base) < 0 ||
-        asprintf(&auth, "Authorization: Bearer %s", gw.cfg.resend_api_key) < 0 ||
+        asprintf(&auth, "Authorization: Bearer %s", gw_keys_now()->cfg.resend_api_key) < 0 ||
         asprintf(&idem, "Idempotency-Key: %s", m->id) < 0 ||
         (doc = json_pack("{s:s,s:[s],s:s,s:s}", "from", gw.cfg.mail_from, "to", m->to, "subject",
                          m->subject, "text", body)) == NULL ||
@@ -245,9 +245,9 @@ deliver(const char *id, const char *kind, const char *to, const char *secret)
         link = NULL;
     m.link = link;
     if (link != NULL && compose(&m)) {
-        if (gw.cfg.smtp_url != NULL)
+        if (gw_keys_now()->cfg.smtp_url != NULL)
             out = send_smtp(&m, err, sizeof err);
-        else if (gw.cfg.resend_api_key != NULL)
+        else if (gw_keys_now()->cfg.resend_api_key != NULL)
             out = send_resend(&m, err, sizeof err);
         else
             out = send_file(&m, err, sizeof err);

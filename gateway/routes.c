@@ -143,9 +143,14 @@ const gw_route gw_routes[] = {
     {"GET", "/runs/{id}", GW_AUTH_JWT, gw_h_run_get,
      "A run's state and, once finished, its run.complete receipt", NULL, "Run", 200, NULL,
      LIMIT_NONE},
+    {"POST", "/internal/runs", GW_AUTH_INTERNAL, gw_h_internal_run_create,
+     "Queue a run for an organization, such as a restore drill (INTERNAL_API_KEY from an "
+     "allowed address)",
+     "InternalRunCreate", "RunCreated", 201, NULL, LIMIT_NONE},
     {"POST", "/internal/runner/claim", GW_AUTH_RUNNER, gw_h_runner_claim,
-     "Claim the oldest queued run under a lease (RUNNER_TOKEN; 204 when none)", "RunnerClaim",
-     "RunClaimed", 200, NULL, LIMIT_NONE},
+     "Claim the oldest queued run, or the one named by run_id, under a lease (RUNNER_TOKEN; 204 "
+     "when none)",
+     "RunnerClaim", "RunClaimed", 200, NULL, LIMIT_NONE},
     {"POST", "/internal/runner/{id}/status", GW_AUTH_RUNNER, gw_h_runner_status,
      "Extend the lease (running) or finish the run (succeeded/failed) (RUNNER_TOKEN)",
      "RunnerStatus", "RunStatus", 200, NULL, LIMIT_NONE},
@@ -474,11 +479,18 @@ schemas(void)
                          json_pack("{s:[s,s]}", "type", "string", "null"), "receipt_seq",
                          json_pack("{s:[s,s]}", "type", "integer", "null")),
                none));
-    json_object_set_new(s, "RunnerClaim",
-                        object(json_pack("{s:o,s:o}", "runner", str_schema(NULL), "lease_seconds",
-                                         json_pack("{s:s,s:i,s:i}", "type", "integer", "minimum",
-                                                   10, "maximum", 3600)),
-                               none));
+    json_object_set_new(
+        s, "InternalRunCreate",
+        object(json_pack("{s:o,s:o,s:o}", "org", str_schema("uuid"), "kind", str_schema(NULL),
+                         "input", json_pack("{s:s}", "type", "object")),
+               none));
+    json_object_set_new(
+        s, "RunnerClaim",
+        object(
+            json_pack("{s:o,s:o,s:o}", "runner", str_schema(NULL), "lease_seconds",
+                      json_pack("{s:s,s:i,s:i}", "type", "integer", "minimum", 10, "maximum", 3600),
+                      "run_id", str_schema("uuid")),
+            none));
     json_object_set_new(s, "RunClaimed",
                         object(json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "org_id", str_schema("uuid"),
                                          "run_id", str_schema("uuid"), "kind", str_schema(NULL),
@@ -539,6 +551,7 @@ schemas(void)
             {"RunCreate", NULL, {"kind"}},
             {"RunCreated", NULL, {"run_id", "org_id", "state", "created_at"}},
             {"Run", NULL, {"run_id", "org_id", "kind", "state", "created_at", "attempts"}},
+            {"InternalRunCreate", NULL, {"org", "kind"}},
             {"RunnerClaim", NULL, {"runner"}},
             {"RunClaimed", NULL, {"org_id", "run_id", "kind", "input", "lease_until", "attempts"}},
             {"RunnerStatus", NULL, {"runner", "state"}},

@@ -118,23 +118,12 @@ record_refusal(gw_req *r, const char *kind, const char *reason)
     PQclear(res);
 }
 
-static bool
-constant_time_str_eq(const char *given, const char *expected)
-{
-    uint8_t a[32], b[32];
-
-    /* hash both, so the comparison time depends on neither length nor content */
-    if (given == NULL || expected == NULL || !dfd_sha256(given, strlen(given), a) ||
-        !dfd_sha256(expected, strlen(expected), b))
-        return false;
-    return dfd_ct_equal(a, b, sizeof a);
-}
-
 /* Authenticates per the route's kind; replies 401/403 and returns false on failure. */
 static bool
 authenticate(gw_req *r)
 {
     const char *token = bearer_token(r);
+    const gw_keys *keys = gw_keys_now();
 
     switch (r->route->auth) {
     case GW_AUTH_NONE:
@@ -144,8 +133,8 @@ authenticate(gw_req *r)
         gw_jwt_status st = GW_JWT_MALFORMED;
 
         if (token != NULL && strncmp(token, "dfd_", 4) != 0)
-            st = gw_jwt_verify(token, strlen(token), gw.cfg.jwt_secret, gw.cfg.jwt_secret_len,
-                               gw.cfg.jwt_secret_previous, gw.cfg.jwt_secret_previous_len,
+            st = gw_jwt_verify(token, strlen(token), keys->cfg.jwt_secret, keys->cfg.jwt_secret_len,
+                               keys->cfg.jwt_secret_previous, keys->cfg.jwt_secret_previous_len,
                                (int64_t)time(NULL), GW_JWT_LEEWAY, &claims);
         if (st != GW_JWT_OK || !gw_text_is_uuid(claims.sub)) {
             gw_metrics_count("auth_failures");
@@ -169,13 +158,15 @@ authenticate(gw_req *r)
     case GW_AUTH_STRIPE: {
         /* over the raw bytes exactly as received, before anything parses them */
         const char *header = gw_header(r, "Stripe-Signature");
-        const char *secrets[1] = {gw.cfg.stripe_webhook_secret};
+        /* during a rotation both endpoint secrets verify (Stripe signs with both for 24 h) */
+        const char *secrets[2] = {keys->cfg.stripe_webhook_secret,
+                                  keys->cfg.stripe_webhook_secret_previous};
         gw_stripe_status st =
-            gw.cfg.stripe_webhook_secret == NULL || header == NULL ||
-                    strlen(header) > GW_STRIPE_MAX_HEADER
+            secrets[0] == NULL || header == NULL || strlen(header) > GW_STRIPE_MAX_HEADER
                 ? GW_STRIPE_MALFORMED
-                : gw_stripe_verify(header, r->body ? r->body : "", r->body_len, secrets, 1,
-                                   (int64_t)time(NULL), GW_STRIPE_DEFAULT_TOLERANCE);
+                : gw_stripe_verify(header, r->body ? r->body : "", r->body_len, secrets,
+                                   secrets[1] != NULL ? 2 : 1, (int64_t)time(NULL),
+                                   GW_STRIPE_DEFAULT_TOLERANCE);
 
         if (st != GW_STRIPE_OK) {
             gw_metrics_count("webhook_signature_failures");
@@ -190,8 +181,10 @@ authenticate(gw_req *r)
     }
     case GW_AUTH_INTERNAL:
     case GW_AUTH_RUNNER: {
-        const char *secret =
-            r->route->auth == GW_AUTH_INTERNAL ? gw.cfg.internal_api_key : gw.cfg.runner_token;
+        bool internal = r->route->auth == GW_AUTH_INTERNAL;
+        const char *secret = internal ? keys->cfg.internal_api_key : keys->cfg.runner_token;
+        const char *previous =
+            internal ? keys->cfg.internal_api_key_previous : keys->cfg.runner_token_previous;
 
         if (!gw_cidr_match(gw.cfg.internal_allow, gw.cfg.n_internal_allow,
                            (const struct sockaddr *)&r->addr)) {
@@ -200,7 +193,7 @@ authenticate(gw_req *r)
             gw_reply_problem(r, GW_P_FORBIDDEN, "This route is not reachable from here.");
             return false;
         }
-        if (secret == NULL || token == NULL || !constant_time_str_eq(token, secret)) {
+        if (secret == NULL || !gw_secret_accepts(token, secret, previous)) {
             gw_metrics_count("auth_failures");
             record_refusal(r, "http.unauthorized", "bad internal credential");
             gw_reply_problem(r, GW_P_UNAUTHORIZED, "A valid internal credential is required.");
@@ -536,11 +529,15 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
     gw_log("warn", "http", "\"message\":\"%s\"", esc);
 }
 
+static volatile sig_atomic_t reload_requested;
+
 static void
 on_signal(int sig)
 {
-    (void)sig;
-    gw_stopping = true;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        gw_stopping = true;
 }
 
 static const char *
@@ -548,50 +545,6 @@ env_get(const char *name, void *ctx)
 {
     (void)ctx;
     return getenv(name);
-}
-
-/* Loads LEDGER_SIGNING_KEY, or in development makes a key for this process only. */
-static bool
-load_signer(void)
-{
-    dfd_buf b;
-
-    if (gw.cfg.ledger_signing_key != NULL) {
-        FILE *f = fopen(gw.cfg.ledger_signing_key, "r");
-        char text[1024];
-        size_t n;
-        bool parsed;
-
-        if (f == NULL)
-            return false;
-        n = fread(text, 1, sizeof text - 1, f);
-        fclose(f);
-        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
-            n--;
-        text[n] = '\0';
-        parsed = dfd_skey_parse(text, n, &gw.signer);
-        explicit_bzero(text, sizeof text);
-        if (!parsed)
-            return false;
-    } else {
-        if (gw.cfg.production)
-            return false;
-        if (!dfd_skey_generate(gw.cfg.ledger_origin, strlen(gw.cfg.ledger_origin), &gw.signer))
-            return false;
-        gw_log("warn", "signer",
-               "\"message\":\"LEDGER_SIGNING_KEY is not set: checkpoints are signed with a key "
-               "that lives only as long as this development process\"");
-    }
-    dfd_buf_init(&b);
-    if (dfd_vkey_format(&b, &gw.signer.vkey) != DFD_OK || b.len >= sizeof gw.verifier_key) {
-        dfd_buf_free(&b);
-        return false;
-    }
-    memcpy(gw.verifier_key, b.data, b.len);
-    gw.verifier_key[b.len] = '\0';
-    dfd_buf_free(&b);
-    gw.have_signer = true;
-    return true;
 }
 
 static void
@@ -610,7 +563,11 @@ usage(FILE *out)
             "AWS_ENDPOINT_URL_S3, AWS_REGION, TIGRIS_BUCKET, AWS_S3_ADDRESSING_STYLE,\n"
             "DATASET_URL_TTL_SECONDS, STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRICE_ID,\n"
             "STRIPE_API_BASE, DATASET_DOWNLOAD_DAILY_LIMIT, LEDGER_ORIGIN,\n"
-            "LEDGER_SIGNING_KEY, PORT, LOG_LEVEL, GATEWAY_THREADS.\n\n"
+            "LEDGER_SIGNING_KEY, LEDGER_VERIFIER_KEYS_PREVIOUS, PORT, LOG_LEVEL,\n"
+            "GATEWAY_THREADS; INTERNAL_API_KEY, RUNNER_TOKEN and STRIPE_WEBHOOK_SECRET each take\n"
+            "a _PREVIOUS accepted during a rotation, and secrets may be given as NAME_FILE.\n\n"
+            "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the secrets (NAME_FILE\n"
+            "files) and the signing key file without dropping a request.\n\n"
             "Exit status: 0 served and stopped cleanly (or configuration ok), 1 configuration\n"
             "problems, 2 usage error, 3 could not start.\n",
             GW_VERSION);
@@ -625,6 +582,7 @@ main(int argc, char **argv)
     struct MHD_Daemon *d;
     unsigned threads = GW_THREADS_DEFAULT;
     pthread_t signer_tid, mail_tid;
+    sigset_t handled, waiting;
     const char *t;
 
     for (int i = 1; i < argc; i++) {
@@ -654,22 +612,18 @@ main(int argc, char **argv)
         gw_config_free(&gw.cfg);
         return 1;
     }
+    /* the key files must not only exist: they must hold keys the server can load */
+    if (!gw_keys_start()) {
+        fprintf(stderr, "defendable-gateway: the secrets or the checkpoint signing key do not "
+                        "load; not starting\n");
+        gw_config_free(&gw.cfg);
+        return check_only ? 1 : 3;
+    }
     if (check_only) {
-        /* the key file must not only exist: it must hold a key the server can load */
-        if (gw.cfg.ledger_signing_key != NULL && !load_signer()) {
-            fprintf(stderr,
-                    "problem: LEDGER_SIGNING_KEY does not hold a C2SP Ed25519 signer key\n");
-            gw_config_free(&gw.cfg);
-            return 1;
-        }
         printf("configuration ok (%s)\n", gw.cfg.production ? "production" : "development");
+        gw_keys_free_all();
         gw_config_free(&gw.cfg);
         return 0;
-    }
-    if (!load_signer()) {
-        fprintf(stderr, "defendable-gateway: cannot load the checkpoint signing key\n");
-        gw_config_free(&gw.cfg);
-        return 3;
     }
     if ((t = getenv("GATEWAY_THREADS")) != NULL && atoi(t) > 0 && atoi(t) <= 256)
         threads = (unsigned)atoi(t);
@@ -683,6 +637,14 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    signal(SIGHUP, on_signal);
+    /* every thread started from here inherits these blocked: only the main thread's sigsuspend
+     * takes them, so a reload never runs in the middle of a request's thread */
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGINT);
+    sigaddset(&handled, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &handled, &waiting);
 
     /* the logger first, so that libmicrohttpd reports even early errors through it */
     d = MHD_start_daemon(
@@ -702,12 +664,17 @@ main(int argc, char **argv)
     gw_log("info", "start",
            "\"version\":\"%s\",\"port\":%d,\"threads\":%u,\"env\":\"%s\",\"verifier_key\":\"%s\"",
            GW_VERSION, gw.cfg.port, threads, gw.cfg.production ? "production" : "development",
-           gw.verifier_key);
+           gw_keys_now()->verifier_key);
     pthread_create(&signer_tid, NULL, gw_signer_thread, NULL);
     pthread_create(&mail_tid, NULL, gw_mail_thread, NULL);
 
-    while (!gw_stopping)
-        pause();
+    while (!gw_stopping) {
+        sigsuspend(&waiting); /* atomically unblocks and waits: no signal slips in between */
+        if (reload_requested && !gw_stopping) {
+            reload_requested = 0;
+            gw_keys_reload();
+        }
+    }
 
     /* graceful stop: accept nothing new, let in-flight requests finish, then leave */
     gw_log("info", "stopping", "\"grace_seconds\":%d", GW_SHUTDOWN_SECONDS);
@@ -726,7 +693,7 @@ main(int argc, char **argv)
     gw_log("info", "stopped", NULL);
     curl_global_cleanup();
     dfd_sha256_thread_release();
-    memset(&gw.signer, 0, sizeof gw.signer);
+    gw_keys_free_all();
     gw_config_free(&gw.cfg);
     return 0;
 }

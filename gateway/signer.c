@@ -20,8 +20,10 @@ gw_sign_checkpoint(const char *org, char **note_out)
     PGresult *res;
     dfd_buf note;
     bool ok = false;
+    /* one set for the whole signature: a reload in between cannot pair a key with another's id */
+    const gw_keys *keys = gw_keys_now();
 
-    if (!gw.have_signer)
+    if (keys == NULL)
         return false;
     values[0] = org;
     values[1] = gw.cfg.ledger_origin;
@@ -31,12 +33,12 @@ gw_sign_checkpoint(const char *org, char **note_out)
         return false;
     }
     dfd_buf_init(&note);
-    if (dfd_note_sign(&note, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)), &gw.signer) ==
+    if (dfd_note_sign(&note, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)), &keys->signer) ==
             DFD_OK &&
         dfd_buf_terminate(&note)) {
         PQclear(res);
         values[0] = note.data;
-        values[1] = gw.verifier_key;
+        values[1] = keys->verifier_key;
         res = gw_db_exec("record_checkpoint", 2, values);
         ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
         if (ok) {

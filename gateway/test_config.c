@@ -71,6 +71,25 @@ static const char *const known_names[] = {
     "LEDGER_SIGNING_KEY",
     "PORT",
     "LOG_LEVEL",
+    "INTERNAL_API_KEY_PREVIOUS",
+    "RUNNER_TOKEN_PREVIOUS",
+    "STRIPE_WEBHOOK_SECRET_PREVIOUS",
+    "LEDGER_VERIFIER_KEYS_PREVIOUS",
+    /* secrets read from files */
+    "JWT_SECRET_FILE",
+    "JWT_SECRET_PREVIOUS_FILE",
+    "DATABASE_URL_FILE",
+    "RESEND_API_KEY_FILE",
+    "SMTP_URL_FILE",
+    "AWS_SECRET_ACCESS_KEY_FILE",
+    "STRIPE_API_KEY_FILE",
+    "STRIPE_WEBHOOK_SECRET_FILE",
+    "STRIPE_WEBHOOK_SECRET_PREVIOUS_FILE",
+    "INTERNAL_API_KEY_FILE",
+    "INTERNAL_API_KEY_PREVIOUS_FILE",
+    "RUNNER_TOKEN_FILE",
+    "RUNNER_TOKEN_PREVIOUS_FILE",
+    "LEDGER_VERIFIER_KEYS_PREVIOUS_FILE",
 };
 #define N_KNOWN (sizeof known_names / sizeof known_names[0])
 
@@ -809,6 +828,125 @@ test_free(void)
     gw_config_free(&c);
 }
 
+/* A temporary file holding text; the path is written to path (at least 40 bytes). */
+static void
+temp_file(char *path, const char *text)
+{
+    strcpy(path, "/tmp/test_config_secret_XXXXXX");
+    int fd = mkstemp(path);
+    size_t n = strlen(text);
+    if (fd < 0 || write(fd, text, n) != (ssize_t)n) {
+        printf("cannot create a temporary secret file\n");
+        exit(2);
+    }
+    close(fd);
+}
+
+/* Secrets given as NAME_FILE: read, trimmed of one newline, exclusive with NAME. */
+static void
+test_secret_files(void)
+{
+    char jwt_file[40], internal_file[40], empty_file[40];
+    result r;
+
+    temp_file(jwt_file, GOOD_JWT "\n");
+    temp_file(internal_file, GOOD_INTERNAL "\r\n");
+    temp_file(empty_file, "");
+    const kv files[] = {{"JWT_SECRET", NULL},
+                        {"JWT_SECRET_FILE", jwt_file},
+                        {"INTERNAL_API_KEY", NULL},
+                        {"INTERNAL_API_KEY_FILE", internal_file},
+                        {NULL, NULL}};
+    load(&r, good_production, files);
+    expect_problems(__LINE__, "secrets from files", &r, (const char *const[]){NULL});
+    CHECK(r.c.jwt_secret_len == strlen(GOOD_JWT) &&
+              memcmp(r.c.jwt_secret, GOOD_JWT, strlen(GOOD_JWT)) == 0,
+          "JWT_SECRET_FILE: the file's contents without the newline");
+    CHECK(r.c.internal_api_key && strcmp(r.c.internal_api_key, GOOD_INTERNAL) == 0,
+          "INTERNAL_API_KEY_FILE: the file's contents without CR LF");
+    done(&r);
+
+    load(&r, good_production, (const kv[]){{"JWT_SECRET_FILE", jwt_file}, {NULL, NULL}});
+    expect_problems(__LINE__, "both NAME and NAME_FILE", &r,
+                    (const char *const[]){"set JWT_SECRET or JWT_SECRET_FILE, not both",
+                                          "JWT_SECRET must be set in production", NULL});
+    done(&r);
+
+    load(&r, good_production,
+         (const kv[]){{"RUNNER_TOKEN", NULL},
+                      {"RUNNER_TOKEN_FILE", "/nonexistent/runner-token"},
+                      {NULL, NULL}});
+    expect_problems(__LINE__, "unreadable NAME_FILE", &r,
+                    (const char *const[]){
+                        "RUNNER_TOKEN_FILE names a file that cannot be read (or is over 64 KiB)",
+                        "RUNNER_TOKEN must be set in production", NULL});
+    done(&r);
+
+    /* an empty file is an unset secret, which production refuses like any other */
+    load(&r, good_production,
+         (const kv[]){
+             {"INTERNAL_API_KEY", NULL}, {"INTERNAL_API_KEY_FILE", empty_file}, {NULL, NULL}});
+    expect_problems(__LINE__, "empty NAME_FILE", &r,
+                    (const char *const[]){"INTERNAL_API_KEY must be set in production", NULL});
+    done(&r);
+    unlink(jwt_file);
+    unlink(internal_file);
+    unlink(empty_file);
+}
+
+#define VKEY_A "ledger.example+2b1d6e2a+AcJpB0pb8QbyS1z3b3pwVx0cR0Rv1Yl2D1jS8W3vJ4n8"
+/* base64 holds "+" and "/" too */
+#define VKEY_B "ledger.example+7f3c9a10+AZq5cF7m8B2+P4kT6hW0xN1yR3dE5gJ7l/9oQ2sU4wY6"
+
+/* The _PREVIOUS half of each rotation: accepted alongside, never equal to, the current one. */
+static void
+test_rotation_overlap(void)
+{
+    result r;
+    const kv overlap[] = {{"INTERNAL_API_KEY_PREVIOUS", "internal-old-0011223344556677889900aabb"},
+                          {"RUNNER_TOKEN_PREVIOUS", "runner-old-ffeeddccbbaa99887766554433221"},
+                          {"STRIPE_WEBHOOK_SECRET", "whsec_new"},
+                          {"STRIPE_WEBHOOK_SECRET_PREVIOUS", "whsec_old"},
+                          {"LEDGER_VERIFIER_KEYS_PREVIOUS", VKEY_A ", " VKEY_B},
+                          {NULL, NULL}};
+    load(&r, good_production, overlap);
+    expect_problems(__LINE__, "rotation overlap", &r, (const char *const[]){NULL});
+    CHECK(r.c.internal_api_key_previous &&
+              strcmp(r.c.internal_api_key_previous, "internal-old-0011223344556677889900aabb") == 0,
+          "INTERNAL_API_KEY_PREVIOUS kept");
+    CHECK(r.c.runner_token_previous &&
+              strcmp(r.c.runner_token_previous, "runner-old-ffeeddccbbaa99887766554433221") == 0,
+          "RUNNER_TOKEN_PREVIOUS kept");
+    CHECK(r.c.stripe_webhook_secret_previous &&
+              strcmp(r.c.stripe_webhook_secret_previous, "whsec_old") == 0,
+          "STRIPE_WEBHOOK_SECRET_PREVIOUS kept");
+    CHECK(r.c.n_ledger_verifier_keys_previous == 2 &&
+              strcmp(r.c.ledger_verifier_keys_previous[0], VKEY_A) == 0 &&
+              strcmp(r.c.ledger_verifier_keys_previous[1], VKEY_B) == 0,
+          "LEDGER_VERIFIER_KEYS_PREVIOUS: two keys, blanks trimmed");
+    done(&r);
+
+    load(&r, good_production,
+         (const kv[]){{"INTERNAL_API_KEY_PREVIOUS", GOOD_INTERNAL},
+                      {"RUNNER_TOKEN_PREVIOUS", "short"},
+                      {"STRIPE_WEBHOOK_SECRET_PREVIOUS", "whsec_old"},
+                      {"LEDGER_VERIFIER_KEYS_PREVIOUS",
+                       "PRIVATE+KEY+ledger.example+2b1d6e2a+AAAA,not-a-key"},
+                      {NULL, NULL}});
+    expect_problems(
+        __LINE__, "bad rotation overlap", &r,
+        (const char *const[]){
+            "INTERNAL_API_KEY_PREVIOUS must differ from INTERNAL_API_KEY",
+            "RUNNER_TOKEN_PREVIOUS is shorter than 32 bytes",
+            "STRIPE_WEBHOOK_SECRET_PREVIOUS is set but STRIPE_WEBHOOK_SECRET is not",
+            "LEDGER_VERIFIER_KEYS_PREVIOUS holds a signer key; it takes verifier keys only",
+            "LEDGER_VERIFIER_KEYS_PREVIOUS entry 2 is not a verifier key (name+hash+key)", NULL});
+    for (size_t i = 0; i < r.n_problems; i++)
+        CHECK(strstr(r.problems[i], GOOD_INTERNAL) == NULL && strstr(r.problems[i], "AAAA") == NULL,
+              "a problem never quotes a secret: %s", r.problems[i]);
+    done(&r);
+}
+
 int
 main(void)
 {
@@ -829,6 +967,8 @@ main(void)
     test_cidr_parse();
     test_cidr_match();
     test_free();
+    test_secret_files();
+    test_rotation_overlap();
 
     unlink(signing_key_path);
     printf("config: %d passed, %d failed\n", passed, failed);

@@ -1733,6 +1733,35 @@ def phase_runs(gw, c):
                token=c.runner_token)
     record(r.status == 200 and r.json["state"] == "failed" and isinstance(r.json["receipt_seq"], int),
            "a failed run also mints run.complete", r.desc())
+    # an operator queues a run (a restore drill) and a runner claims exactly that one, even with
+    # another run queued ahead of it
+    r = gw.req("POST", "/runs?org=" + c.A, {"kind": "report.build"}, token=c.ja)
+    ahead = (r.json or {}).get("run_id")
+    body = {"org": c.A, "kind": "restore.drill", "input": {"backup": "20261122T000000Z"}}
+    expect_problem(gw.req("POST", "/internal/runs", body, token=c.runner_token), 401,
+                   "the runner token is not the internal key", "unauthorized")
+    expect_problem(gw.req("POST", "/internal/runs", dict(body, org="not-a-uuid"), token=c.internal_key), 422,
+                   "an operator run for an org that is not a UUID", "invalid-request")
+    expect_problem(gw.req("POST", "/internal/runs", dict(body, org=str(uuid.uuid4())), token=c.internal_key), 404,
+                   "an operator run for an unknown organization", "not-found")
+    r = gw.req("POST", "/internal/runs", body, token=c.internal_key)
+    if not expect_ok(r, "POST", "/internal/runs", "an operator queues a restore drill"):
+        return
+    drill = r.json["run_id"]
+    record(r.json["state"] == "queued" and r.json["org_id"] == c.A, "the operator's run is queued for the org", r.desc())
+    expect_problem(gw.req("POST", "/internal/runner/claim", {"runner": "drill-1", "run_id": "nope"}, token=c.runner_token),
+                   422, "a claim naming a run that is not a UUID", "invalid-request")
+    r = gw.req("POST", "/internal/runner/claim", {"runner": "drill-1", "run_id": drill}, token=c.runner_token)
+    record(r.status == 200 and r.json["run_id"] == drill and r.json["kind"] == "restore.drill",
+           "a claim naming the run takes that run, not the older one ahead of it", r.desc())
+    r = gw.req("POST", "/internal/runner/claim", {"runner": "drill-2", "run_id": drill}, token=c.runner_token)
+    record(r.status == 204, "a named run already claimed is not claimed twice", r.desc())
+    state = psql("SELECT state FROM defendable.runs WHERE run_id = '%s'" % ahead).strip()
+    record(state == "queued", "the run ahead stays queued", state)
+    r = gw.req("POST", "/internal/runner/%s/status" % drill, {"runner": "drill-1", "state": "succeeded",
+                                                             "output_digest": hashlib.sha256(b"drill").hexdigest()},
+               token=c.runner_token)
+    record(r.status == 200 and isinstance(r.json.get("receipt_seq"), int), "the drill run finishes with run.complete", r.desc())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,3 +47,21 @@ SELECT receipts, ok FROM defendable.verify_ledger(:'org');
 \set VERBOSITY sqlstate
 SELECT defendable.runner_claim('bad runner name');
 SELECT defendable.runner_claim('r', interval '1 second');
+\set VERBOSITY default
+-- 0.6: an operator queues a run (no member behind it) and claims exactly that run, even with an
+-- older run queued ahead of it
+SELECT run_id AS older FROM defendable.run_create(:'a', now(), :'org', 'report.monthly', '{}') \gset
+SELECT run_id AS drill, state FROM defendable.run_enqueue(:'org', 'restore.drill', '{"backup": "20261122T000000Z"}') \gset
+SELECT state, created_by IS NULL AS by_operator FROM defendable.runs WHERE run_id = :'drill';
+SELECT count(*) AS not_that_one FROM defendable.runner_claim('drill-1', interval '5 minutes', gen_random_uuid());
+SELECT run_id = :'drill' AS claimed_the_drill, kind, input ->> 'backup' AS backup FROM defendable.runner_claim('drill-1', interval '5 minutes', :'drill');
+SELECT count(*) AS not_twice FROM defendable.runner_claim('drill-2', interval '5 minutes', :'drill');
+SELECT state FROM defendable.runs WHERE run_id = :'older';
+SELECT state FROM defendable.runner_status(:'drill', 'drill-1', 'succeeded', repeat('ab', 32));
+SELECT (r ->> 'receipt_seq') IS NOT NULL AS linked FROM defendable.run_get(:'a', now(), :'drill') r;
+\set VERBOSITY sqlstate
+SELECT defendable.run_enqueue('00000000-0000-4000-8000-000000000000', 'restore.drill', '{}');
+SELECT defendable.run_enqueue(:'org', 'Not A Kind', '{}');
+SELECT defendable.run_enqueue(:'org', 'restore.drill', '[1]');
+\set VERBOSITY default
+SELECT count(*) AS runs_after_refusals FROM defendable.runs WHERE org_id = :'org';

@@ -32,7 +32,8 @@ static void
 reply_session(gw_req *r, const char *user_id, const char *email, const char *memberships)
 {
     int64_t now = (int64_t)time(NULL), ttl = (int64_t)gw.cfg.jwt_ttl_hours * 3600;
-    char *token = gw_jwt_issue(gw.cfg.jwt_secret, gw.cfg.jwt_secret_len, user_id, now, ttl);
+    const gw_keys *keys = gw_keys_now(); /* issued with the current secret only */
+    char *token = gw_jwt_issue(keys->cfg.jwt_secret, keys->cfg.jwt_secret_len, user_id, now, ttl);
     char expires[32];
     time_t exp = (time_t)(now + ttl);
     struct tm tm;

@@ -38,7 +38,7 @@ gw_h_billing_checkout(gw_req *r)
         gw_reply_problem(r, GW_P_INVALID, "success_url and cancel_url must be under APP_BASE_URL.");
         goto done;
     }
-    if (gw.cfg.stripe_api_key == NULL || gw.cfg.stripe_price_id == NULL) {
+    if (gw_keys_now()->cfg.stripe_api_key == NULL || gw.cfg.stripe_price_id == NULL) {
         gw_reply_problem(r, GW_P_UNAVAILABLE, "Billing is not configured here.");
         goto done;
     }
@@ -57,7 +57,8 @@ gw_h_billing_checkout(gw_req *r)
         cancel = NULL;
     form = gw_stripe_checkout_form(gw.cfg.stripe_price_id, org, v[0] ? v[0] : success,
                                    v[1] ? v[1] : cancel, PQgetvalue(res, 0, 1));
-    if (form == NULL || asprintf(&auth, "Authorization: Bearer %s", gw.cfg.stripe_api_key) < 0 ||
+    if (form == NULL ||
+        asprintf(&auth, "Authorization: Bearer %s", gw_keys_now()->cfg.stripe_api_key) < 0 ||
         asprintf(&url, "%s/v1/checkout/sessions", gw.cfg.stripe_api_base) < 0 ||
         asprintf(&idem, "Idempotency-Key: checkout-%s-%s", org, r->request_id) < 0) {
         gw_reply_problem(r, GW_P_INTERNAL, NULL);

@@ -67,7 +67,8 @@ gw_h_dataset_download(gw_req *r)
         gw_reply_problem(r, GW_P_INVALID, "This request takes an empty JSON object or no body.");
         return;
     }
-    if (gw.cfg.aws_access_key_id == NULL || gw.cfg.aws_secret_access_key == NULL) {
+    const gw_keys *keys = gw_keys_now(); /* the key id and its secret from one set */
+    if (keys->cfg.aws_access_key_id == NULL || keys->cfg.aws_secret_access_key == NULL) {
         /* refused before the grant, so no quota is spent and no receipt claims a download */
         gw_reply_problem(r, GW_P_UNAVAILABLE, "Dataset downloads are not configured here.");
         return;
@@ -94,7 +95,7 @@ gw_h_dataset_download(gw_req *r)
         PQclear(res);
         return;
     }
-    url = gw_s3_presign_get(&target, gw.cfg.aws_access_key_id, gw.cfg.aws_secret_access_key,
+    url = gw_s3_presign_get(&target, keys->cfg.aws_access_key_id, keys->cfg.aws_secret_access_key,
                             PQgetvalue(res, 0, 1), gw.cfg.dataset_url_ttl_seconds, now);
     if (url == NULL) {
         /* the stager's key or the S3 settings cannot be signed: an operator's problem */

@@ -40,7 +40,14 @@ gw_h_openapi(gw_req *r)
 void
 gw_h_ledger_keys(gw_req *r)
 {
-    gw_reply_json(
-        r, 200,
-        json_pack("{s:s,s:[s]}", "origin", gw.cfg.ledger_origin, "verifier_keys", gw.verifier_key));
+    const gw_keys *keys = gw_keys_now();
+    json_t *list = json_array();
+
+    /* the current key first (it signs new checkpoints), then the retired ones, which still
+     * verify the checkpoints they signed */
+    json_array_append_new(list, json_string(keys->verifier_key));
+    for (size_t i = 0; i < keys->n_previous_vkeys; i++)
+        json_array_append_new(list, json_string(keys->previous_vkeys[i]));
+    gw_reply_json(r, 200,
+                  json_pack("{s:s,s:o}", "origin", gw.cfg.ledger_origin, "verifier_keys", list));
 }

@@ -72,6 +72,17 @@ gw_h_ledger_verify(gw_req *r)
     PQclear(res);
 }
 
+static bool
+signed_by_current_key(const char *note_text)
+{
+    dfd_note *note = malloc(sizeof *note);
+    bool ok = note != NULL && dfd_note_parse(note_text, strlen(note_text), note) == DFD_OK &&
+              dfd_note_verify(note, &gw_keys_now()->signer.vkey);
+
+    free(note);
+    return ok;
+}
+
 void
 gw_h_ledger_checkpoint(gw_req *r)
 {
@@ -86,8 +97,10 @@ gw_h_ledger_checkpoint(gw_req *r)
     values[2] = org;
     if ((res = run(r, "ledger_checkpoint", 3, values)) == NULL)
         return;
-    /* behind the ledger (or none yet): sign one now, then answer with it */
-    if (PQgetisnull(res, 0, 0) || atoll(PQgetvalue(res, 0, 0)) < atoll(PQgetvalue(res, 0, 1))) {
+    /* behind the ledger (or none yet), or signed by a key since rotated out: sign one now, then
+     * answer with it, so the note always verifies with the verifier_key sent beside it */
+    if (PQgetisnull(res, 0, 0) || atoll(PQgetvalue(res, 0, 0)) < atoll(PQgetvalue(res, 0, 1)) ||
+        !signed_by_current_key(PQgetvalue(res, 0, 2))) {
         PQclear(res);
         if (!gw_sign_checkpoint(org, NULL)) {
             gw_reply_problem(r, GW_P_UNAVAILABLE, "The checkpoint could not be signed right now.");
@@ -100,7 +113,7 @@ gw_h_ledger_checkpoint(gw_req *r)
                   json_pack("{s:I,s:I,s:o,s:s}", "tree_size",
                             (json_int_t)(PQgetisnull(res, 0, 0) ? 0 : atoll(PQgetvalue(res, 0, 0))),
                             "current_size", (json_int_t)atoll(PQgetvalue(res, 0, 1)), "note",
-                            text_or_null(res, 0, 2), "verifier_key", gw.verifier_key));
+                            text_or_null(res, 0, 2), "verifier_key", gw_keys_now()->verifier_key));
     PQclear(res);
 }
 

@@ -43,22 +43,61 @@ gw_h_run_get(gw_req *r)
         actor_json(r, "run_get", id, NULL);
 }
 
-/* POST /internal/runner/claim {runner, lease_seconds}: 200 with the run, or 204 when idle. */
+/* POST /internal/runs {org, kind, input}: an operator queues a run (a restore drill, say). */
+void
+gw_h_internal_run_create(gw_req *r)
+{
+    static const gw_field spec[] = {{"org", GW_STR, true, 36, 36},
+                                    {"kind", GW_STR, true, 1, 64},
+                                    {"input", GW_OBJECT, false, 0, 64}};
+    char *v[3];
+    const char *values[3];
+    PGresult *res;
+
+    if (!gw_parse_body(r, spec, 3, v))
+        return;
+    if (!gw_text_is_uuid(v[0])) {
+        gw_spec_free(v, 3);
+        gw_reply_problem(r, GW_P_INVALID, "org must be a UUID.");
+        return;
+    }
+    values[0] = v[0];
+    values[1] = v[1];
+    values[2] = v[2] ? v[2] : "{}";
+    res = run(r, "run_enqueue", 3, values);
+    if (res != NULL)
+        gw_reply_json(r, 201,
+                      json_pack("{s:s,s:s,s:s,s:s}", "run_id", PQgetvalue(res, 0, 0), "org_id",
+                                v[0], "state", PQgetvalue(res, 0, 1), "created_at",
+                                PQgetvalue(res, 0, 2)));
+    gw_spec_free(v, 3);
+    PQclear(res);
+}
+
+/* POST /internal/runner/claim {runner, lease_seconds, run_id}: 200 with the run, or 204 when
+ * there is nothing to claim (or the named run is not claimable). */
 void
 gw_h_runner_claim(gw_req *r)
 {
     static const gw_field spec[] = {{"runner", GW_STR, true, 1, 64},
-                                    {"lease_seconds", GW_INT, false, 10, 3600}};
-    char *v[2];
-    const char *values[2];
+                                    {"lease_seconds", GW_INT, false, 10, 3600},
+                                    {"run_id", GW_STR, false, 36, 36}};
+    char *v[3];
+    const char *values[3];
     PGresult *res;
 
-    if (!gw_parse_body(r, spec, 2, v))
+    if (!gw_parse_body(r, spec, 3, v))
         return;
+    if (v[2] != NULL && !gw_text_is_uuid(v[2])) {
+        gw_spec_free(v, 3);
+        gw_reply_problem(r, GW_P_INVALID, "run_id must be a UUID.");
+        return;
+    }
     values[0] = v[0];
     values[1] = v[1] ? v[1] : LEASE_DEFAULT;
-    res = run(r, "runner_claim", 2, values);
-    gw_spec_free(v, 2);
+    values[2] = v[2];
+    res = run(r, "runner_claim", 3, values);
+    gw_spec_free(v, 3);
     if (res == NULL)
         return;
     if (PQntuples(res) == 0)
