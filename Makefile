@@ -4,6 +4,7 @@
 #   make install         install it into the PostgreSQL that pg_config names
 #   make installcheck    pg_regress suites (sql/, expected/) and isolation specs (specs/)
 #   make core-check      unit tests of extension/core, no server needed
+#   make bench-smoke     every benchmark at a tiny size (after make install)
 #
 # scripts/test runs all of it against a throwaway cluster; scripts/demo runs the main job.
 
@@ -11,7 +12,8 @@ EXTENSION = defendable
 MODULE_big = defendable
 DATA = extension/defendable--0.1.sql extension/defendable--0.1--0.2.sql \
        extension/defendable--0.2--0.3.sql extension/defendable--0.3--0.4.sql \
-       extension/defendable--0.4--0.5.sql extension/defendable--0.5--0.6.sql
+       extension/defendable--0.4--0.5.sql extension/defendable--0.5--0.6.sql \
+       extension/defendable--0.6--0.7.sql
 PGFILEDESC = "defendable - tamper-evident receipts ledger"
 
 CORE_SRCS = extension/core/dfd_buf.c extension/core/dfd_encode.c extension/core/dfd_sha256.c \
@@ -88,3 +90,14 @@ core-check-sanitized: $(addprefix extension/core/sanitized_,$(CORE_TESTS:test_%=
 EXTRA_CLEAN = $(addprefix extension/core/,$(CORE_TESTS)) \
               $(addprefix extension/core/sanitized_,$(CORE_TESTS:test_%=%)) \
               results/ output_iso/ regression.diffs regression.out
+
+# Every benchmark at a tiny size against what is installed (make install first), so the scripts
+# never rot; figures from it mean nothing and nothing is asserted about them. The real runs and
+# their results: bench/README.md, docs/benchmarks.md.
+.PHONY: bench-smoke
+bench-smoke:
+	DFD_SKIP_BUILD=1 bash bench/proofs.sh 3000 20
+	DFD_SKIP_BUILD=1 bash bench/append.sh 1000 1 500
+	DFD_SKIP_BUILD=1 bash bench/verify.sh 3000
+	DFD_SKIP_BUILD=1 bash bench/quota.sh 1
+	DFD_SKIP_BUILD=1 BENCH_CONNS="1 16" bash bench/gateway.sh 1

@@ -64,9 +64,118 @@ static HTAB *org_heads = NULL;
 static SPIPlanPtr plan_head, plan_last, plan_touch, plan_insert_receipt, plan_insert_disclosure,
     plan_flush;
 
+/*
+ * Merkle frontiers of committed heads, kept across transactions. Loading a frontier reads the
+ * stored nodes and up to 15 receipt hashes of the org; a backend appending one receipt per
+ * transaction (the common shape: one event, one commit) would pay that every time. An entry is
+ * used only when the head read under the org's lock has exactly its seq and last hash, which
+ * commit to the whole chain and so to the tree.
+ */
+typedef struct committed_frontier {
+    pg_uuid_t org; /* hash key */
+    int64 seq;
+    uint8 hash[DFD_SHA256_LEN];
+    dfd_merkle_frontier frontier;
+} committed_frontier;
+
+#define FRONTIER_CACHE_MAX 256
+
+static HTAB *frontier_cache = NULL;   /* TopMemoryContext */
+static HTAB *frontier_pending = NULL; /* this transaction's heads, between pre-commit and commit */
+
+static HTAB *
+frontier_table(const char *name)
+{
+    HASHCTL ctl;
+
+    ctl.keysize = sizeof(pg_uuid_t);
+    ctl.entrysize = sizeof(committed_frontier);
+    ctl.hcxt = TopMemoryContext;
+    return hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static void
+forget_pending(void)
+{
+    if (frontier_pending != NULL)
+        hash_destroy(frontier_pending);
+    frontier_pending = NULL;
+}
+
+/* Pre-commit: the heads are final (the deferred flush ran), but the commit may still fail. */
+static void
+stash_frontiers(void)
+{
+    HASH_SEQ_STATUS it;
+    org_head *h;
+
+    forget_pending();
+    if (org_heads == NULL)
+        return;
+    hash_seq_init(&it, org_heads);
+    while ((h = hash_seq_search(&it)) != NULL) {
+        committed_frontier *c;
+        bool found;
+
+        if (!h->has_tree)
+            continue;
+        if (frontier_pending == NULL)
+            frontier_pending = frontier_table("defendable pending frontiers");
+        c = hash_search(frontier_pending, &h->org, HASH_ENTER, &found);
+        c->seq = h->seq;
+        memcpy(c->hash, h->hash, DFD_SHA256_LEN);
+        c->frontier = h->frontier;
+    }
+}
+
+/* Commit: what was stashed is now what every later transaction will read from the tables. */
+static void
+promote_frontiers(void)
+{
+    HASH_SEQ_STATUS it;
+    committed_frontier *p;
+
+    if (frontier_pending == NULL)
+        return;
+    if (frontier_cache != NULL && hash_get_num_entries(frontier_cache) >= FRONTIER_CACHE_MAX) {
+        hash_destroy(frontier_cache);
+        frontier_cache = NULL;
+    }
+    if (frontier_cache == NULL)
+        frontier_cache = frontier_table("defendable committed frontiers");
+    hash_seq_init(&it, frontier_pending);
+    while ((p = hash_seq_search(&it)) != NULL) {
+        bool found;
+        committed_frontier *c = hash_search(frontier_cache, &p->org, HASH_ENTER, &found);
+
+        *c = *p;
+    }
+    forget_pending();
+}
+
+/* The frontier of org at (seq, hash) if a committed transaction of this backend left it. */
+static bool
+cached_frontier(const pg_uuid_t *org, int64 seq, const uint8 *hash, dfd_merkle_frontier *out)
+{
+    committed_frontier *c;
+
+    if (frontier_cache == NULL || (c = hash_search(frontier_cache, org, HASH_FIND, NULL)) == NULL ||
+        c->seq != seq || memcmp(c->hash, hash, DFD_SHA256_LEN) != 0 ||
+        c->frontier.size != (uint64)seq)
+        return false;
+    *out = c->frontier;
+    return true;
+}
+
 static void
 xact_callback(XactEvent event, void *arg)
 {
+    if (event == XACT_EVENT_PRE_COMMIT)
+        stash_frontiers();
+    else if (event == XACT_EVENT_COMMIT)
+        promote_frontiers();
+    else
+        forget_pending(); /* abort, or a prepared transaction whose outcome we never learn */
     /* the table's memory goes with TopTransactionContext; forget the pointer */
     org_heads = NULL;
     dfd_internal_writes = 0;
@@ -300,7 +409,7 @@ get_head(const pg_uuid_t *org, bool with_tree)
                          org_text)));
     }
     entry->has_tree = with_tree;
-    if (with_tree)
+    if (with_tree && !cached_frontier(org, entry->seq, entry->hash, &entry->frontier))
         dfd_merkle_load_frontier(org, (uint64)entry->seq, &entry->frontier);
     return entry;
 }

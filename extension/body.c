@@ -93,7 +93,7 @@ dfd_write_header_members(dfd_buf *out, HeapTuple t, TupleDesc d)
     dfd_hex_encode((const uint8 *)VARDATA_ANY(prev), DFD_SHA256_LEN, hex);
     dfd_buf_puts(out, "\",\"prev\":\"");
     dfd_buf_append(out, hex, sizeof hex);
-    snprintf(num, sizeof num, "%lld", (long long)seq);
+    dfd_format_int64(seq, num);
     dfd_buf_puts(out, "\",\"seq\":");
     dfd_buf_puts(out, num);
     dfd_buf_puts(out, ",\"ts\":\"");

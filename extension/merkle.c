@@ -116,6 +116,22 @@ incomplete_tree(const pg_uuid_t *org, const char *what)
 }
 
 /* Leaf hashes of the receipts with the given seqs; leaves[i] for seqs[i]. */
+/* Plans of the tree's reads, prepared once per backend. */
+static SPIPlanPtr plan_leaves, plan_nodes;
+
+static SPIPlanPtr
+saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+{
+    if (*slot == NULL) {
+        SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
+
+        if (plan == NULL || SPI_keepplan(plan) != 0)
+            elog(ERROR, "cannot prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+        *slot = plan;
+    }
+    return *slot;
+}
+
 static void
 fetch_leaves(const pg_uuid_t *org, int64 *seqs, int n, dfd_hash *leaves, bool *found,
              bool fresh_snapshot)
@@ -131,10 +147,12 @@ fetch_leaves(const pg_uuid_t *org, int64 *seqs, int n, dfd_hash *leaves, bool *f
     }
     args[0] = UUIDPGetDatum(org);
     args[1] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-    rc = SPI_execute_with_args("SELECT seq, hash FROM defendable.receipts "
-                               "WHERE org_id OPERATOR(pg_catalog.=) $1 "
-                               "AND seq OPERATOR(pg_catalog.=) ANY ($2)",
-                               2, types, args, NULL, !fresh_snapshot, 0);
+    rc = SPI_execute_plan(saved_plan(&plan_leaves,
+                                     "SELECT seq, hash FROM defendable.receipts "
+                                     "WHERE org_id OPERATOR(pg_catalog.=) $1 "
+                                     "AND seq OPERATOR(pg_catalog.=) ANY ($2)",
+                                     2, types),
+                          args, NULL, !fresh_snapshot, 0);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "cannot read receipt hashes: %s", SPI_result_code_string(rc));
     for (uint64 r = 0; r < SPI_processed; r++) {
@@ -200,11 +218,17 @@ source_fetch(node_source *s)
             PointerGetDatum(construct_array(levels, nstored, INT2OID, 2, true, TYPALIGN_SHORT));
         args[2] =
             PointerGetDatum(construct_array(indexes, nstored, INT8OID, 8, true, TYPALIGN_DOUBLE));
-        rc = SPI_execute_with_args(
-            "SELECT n.level, n.idx, n.hash FROM unnest($2, $3) AS w(level, idx) "
-            "JOIN defendable.merkle_nodes n ON n.org_id OPERATOR(pg_catalog.=) $1 "
-            " AND n.level OPERATOR(pg_catalog.=) w.level AND n.idx OPERATOR(pg_catalog.=) w.idx",
-            3, types, args, NULL, !s->fresh_snapshot, 0);
+        /* one index probe per wanted node, whatever the planner thinks of the array's size: a
+         * join let it pick a hash join that read every node of the org to find a handful */
+        rc = SPI_execute_plan(
+            saved_plan(&plan_nodes,
+                       "SELECT w.level, w.idx, (SELECT n.hash FROM defendable.merkle_nodes n "
+                       "WHERE n.org_id OPERATOR(pg_catalog.=) $1 "
+                       "AND n.level OPERATOR(pg_catalog.=) w.level "
+                       "AND n.idx OPERATOR(pg_catalog.=) w.idx) "
+                       "FROM unnest($2, $3) AS w(level, idx)",
+                       3, types),
+            args, NULL, !s->fresh_snapshot, 0);
         if (rc != SPI_OK_SELECT)
             elog(ERROR, "cannot read Merkle nodes: %s", SPI_result_code_string(rc));
         for (uint64 r = 0; r < SPI_processed; r++) {
@@ -213,8 +237,12 @@ source_fetch(node_source *s)
             TupleDesc d = SPI_tuptable->tupdesc;
             node_want *w = source_find(s, (unsigned)DatumGetInt16(SPI_getbinval(t, d, 1, &isnull)),
                                        (uint64)DatumGetInt64(SPI_getbinval(t, d, 2, &isnull)));
-            bytea *h = DatumGetByteaPP(SPI_getbinval(t, d, 3, &isnull));
+            Datum hd = SPI_getbinval(t, d, 3, &isnull);
+            bytea *h;
 
+            if (isnull) /* not stored: the caller reports the tree incomplete */
+                continue;
+            h = DatumGetByteaPP(hd);
             if (w != NULL && VARSIZE_ANY_EXHDR(h) == DFD_MERKLE_HASH_LEN) {
                 memcpy(w->hash, VARDATA_ANY(h), DFD_MERKLE_HASH_LEN);
                 w->have = true;

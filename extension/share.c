@@ -231,15 +231,20 @@ share_not_found(void)
                     errdetail("The link is unknown, expired or revoked.")));
 }
 
-PG_FUNCTION_INFO_V1(dfd_share_resolve);
-/* share_resolve(token): the receipt bundle of an active link; counts the access. */
-Datum
-dfd_share_resolve(PG_FUNCTION_ARGS)
+#define SHARE_COUNT_SHARDS 16
+
+/*
+ * The bundle of an active link, with the access counted. Up to 0.6 the count was an UPDATE of
+ * the share row itself (sharded false), which made concurrent resolves of one link wait for each
+ * other; from 0.7 each backend adds to its own counter row of the link (one of 16).
+ */
+static Datum
+share_resolve(FunctionCallInfo fcinfo, bool sharded)
 {
     text *token = PG_GETARG_TEXT_PP(0);
-    Oid types[1] = {BYTEAOID};
-    Datum args[1];
-    pg_uuid_t org;
+    Oid types[2] = {BYTEAOID, INT2OID};
+    Datum args[2];
+    pg_uuid_t org, share;
     int64 seq;
     bool isnull;
     MemoryContext caller = CurrentMemoryContext;
@@ -253,7 +258,7 @@ dfd_share_resolve(PG_FUNCTION_ARGS)
     args[0] = PointerGetDatum(token_hash_of(VARDATA_ANY(token), DFD_SHARE_TOKEN_LEN));
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");
-    rc = SPI_execute_with_args("SELECT org_id, seq FROM defendable.shares "
+    rc = SPI_execute_with_args("SELECT org_id, seq, share_id FROM defendable.shares "
                                "WHERE token_hash OPERATOR(pg_catalog.=) $1 AND revoked_at IS NULL "
                                "AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
                                1, types, args, NULL, true, 1);
@@ -263,22 +268,54 @@ dfd_share_resolve(PG_FUNCTION_ARGS)
         share_not_found();
     org = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+    share = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
     /* a hot standby serves links read-only; the count is kept where it can be written */
     if (!RecoveryInProgress()) {
         dfd_internal_writes++;
-        rc = SPI_execute_with_args("UPDATE defendable.shares SET access_count = access_count + 1, "
-                                   "last_access_at = pg_catalog.now() "
-                                   "WHERE token_hash OPERATOR(pg_catalog.=) $1",
-                                   1, types, args, NULL, false, 0);
+        if (sharded) {
+            types[0] = UUIDOID;
+            args[0] = UUIDPGetDatum(&share);
+            args[1] = Int16GetDatum((int16)(MyProcPid % SHARE_COUNT_SHARDS));
+            rc = SPI_execute_with_args(
+                "INSERT INTO defendable.share_access_counts AS c "
+                "(share_id, shard, accesses, last_access_at) VALUES ($1, $2, 1, pg_catalog.now()) "
+                "ON CONFLICT (share_id, shard) DO UPDATE SET accesses = c.accesses "
+                "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now()",
+                2, types, args, NULL, false, 0);
+            if (rc != SPI_OK_INSERT)
+                elog(ERROR, "cannot count share access");
+        } else {
+            rc =
+                SPI_execute_with_args("UPDATE defendable.shares SET access_count = access_count "
+                                      "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now() "
+                                      "WHERE token_hash OPERATOR(pg_catalog.=) $1",
+                                      1, types, args, NULL, false, 0);
+            if (rc != SPI_OK_UPDATE)
+                elog(ERROR, "cannot count share access");
+        }
         dfd_internal_writes--;
-        if (rc != SPI_OK_UPDATE)
-            elog(ERROR, "cannot count share access");
     }
     dfd_buf_init(&out);
     bundle_text(&org, seq, &out);
     j = text_to_jsonb(&out, caller);
     SPI_finish();
     PG_RETURN_JSONB_P(j);
+}
+
+PG_FUNCTION_INFO_V1(dfd_share_resolve);
+/* share_resolve(token) up to 0.6: counts on the share row. */
+Datum
+dfd_share_resolve(PG_FUNCTION_ARGS)
+{
+    return share_resolve(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(dfd_share_resolve_sharded);
+/* share_resolve(token) from 0.7: counts on the backend's counter row of the link. */
+Datum
+dfd_share_resolve_sharded(PG_FUNCTION_ARGS)
+{
+    return share_resolve(fcinfo, true);
 }
 
 PG_FUNCTION_INFO_V1(dfd_export_org);

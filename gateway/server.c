@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 gw_state gw;
@@ -547,6 +548,31 @@ env_get(const char *name, void *ctx)
     return getenv(name);
 }
 
+/*
+ * How many connections to accept. libmicrohttpd splits the limit evenly over its threads and the
+ * kernel spreads connections unevenly over them, so a total of 1024 over 8 threads refused
+ * clients at ~250 connections (bench/gateway.sh). Each thread may hold 1024; the whole must fit
+ * the descriptor limit, raised to its hard maximum, with room for database and log descriptors.
+ * One address may hold half: a proxy in front is one address for all its clients.
+ */
+static unsigned
+connection_limit(unsigned threads)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)threads * 1024 + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 512;
+    if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur <= 128)
+        return 64;
+    return rl.rlim_cur - 64 < want - 64 ? (unsigned)(rl.rlim_cur - 64) : threads * 1024;
+}
+
 static void
 usage(FILE *out)
 {
@@ -583,6 +609,7 @@ main(int argc, char **argv)
     unsigned threads = GW_THREADS_DEFAULT;
     pthread_t signer_tid, mail_tid;
     sigset_t handled, waiting;
+    unsigned conn_limit;
     const char *t;
 
     for (int i = 1; i < argc; i++) {
@@ -646,13 +673,14 @@ main(int argc, char **argv)
     sigaddset(&handled, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &handled, &waiting);
 
+    conn_limit = connection_limit(threads);
     /* the logger first, so that libmicrohttpd reports even early errors through it */
     d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, (uint16_t)gw.cfg.port,
         NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, conn_limit / 2, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "defendable-gateway: cannot listen on port %d: %s\n", gw.cfg.port,

@@ -40,6 +40,8 @@ dfd_install_deps() {
 }
 
 dfd_build_and_install() {
+    # DFD_SKIP_BUILD=1: use what is installed (several benchmarks sharing one build)
+    if [ -n "${DFD_SKIP_BUILD:-}" ]; then return 0; fi
     dfd_log "building"
     make -C "$DFD_ROOT" -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG"
     dfd_as_root make -C "$DFD_ROOT" -s install PG_CONFIG="$PG_CONFIG" >/dev/null

@@ -23,7 +23,12 @@ SELECT b -> 'receipt' = defendable.public_projection(:orgs, 7) AS projection,
            defendable.merkle_root(:orgs, 20)) AS proof_verifies
 FROM defendable.share_resolve(:'t1') b;
 SELECT b::text !~ 'k/7' AS storage_key_withheld FROM defendable.share_resolve(:'t1') b;
-SELECT access_count, last_access_at IS NOT NULL AS accessed FROM defendable.shares WHERE share_id = :'s1';
+-- accesses are counted beside the link, never by updating the share row (a hot row under load)
+SELECT accesses, last_access_at IS NOT NULL AS accessed FROM defendable.share_access(:'s1');
+SELECT access_count AS share_row_untouched FROM defendable.shares WHERE share_id = :'s1';
+-- the count is the sum over the backends' counter rows
+INSERT INTO defendable.share_access_counts VALUES (:'s1', (pg_backend_pid() + 1) % 16, 5, now());
+SELECT accesses AS summed_over_shards FROM defendable.share_access(:'s1');
 
 -- revocation: only by the owning org, once
 SELECT defendable.share_revoke(:other, :'s1') AS other_org_cannot_revoke;

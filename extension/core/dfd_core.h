@@ -160,6 +160,8 @@ bool dfd_contains_email(const char *s, size_t len);
 bool dfd_format_ts(int64_t unix_micros, char out[DFD_TS_LEN + 1]);
 /* The inverse; accepts exactly the format above. */
 bool dfd_parse_ts(const char *s, size_t len, int64_t *unix_micros);
+/* v in decimal (the shortest form, "-" for negatives) into out; returns the length. */
+size_t dfd_format_int64(int64_t v, char out[21]);
 
 /*
  * Disclosure of one field: base64url(JCS([salt, name, value])). value_jcs is the value's

@@ -425,6 +425,30 @@ test_timestamps(void)
     CHECK(dfd_parse_ts("2024-02-29T00:00:00.000000Z", DFD_TS_LEN, &us), "leap day");
     CHECK(!dfd_parse_ts("2023-02-29T00:00:00.000000Z", DFD_TS_LEN, &us), "no leap day");
     CHECK(!dfd_parse_ts("2026-11-22T09:22:44.123456+", DFD_TS_LEN, &us), "Z required");
+    CHECK(dfd_format_ts(INT64_C(253402300799999999), ts) &&
+              strcmp(ts, "9999-12-31T23:59:59.999999Z") == 0,
+          "last microsecond: %s", ts);
+    CHECK(dfd_format_ts(-INT64_C(62135596800000000), ts) &&
+              strcmp(ts, "0001-01-01T00:00:00.000000Z") == 0,
+          "first microsecond: %s", ts);
+    CHECK(!dfd_format_ts(INT64_C(253402300800000000), ts), "year 10000 refused");
+    {
+        static const struct {
+            int64_t v;
+            const char *text;
+        } ints[] = {{0, "0"},
+                    {-1, "-1"},
+                    {7, "7"},
+                    {1000000, "1000000"},
+                    {INT64_MAX, "9223372036854775807"},
+                    {INT64_MIN, "-9223372036854775808"}};
+        char num[21];
+
+        for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+            CHECK(dfd_format_int64(ints[i].v, num) == strlen(ints[i].text) &&
+                      strcmp(num, ints[i].text) == 0,
+                  "format_int64 %s: %s", ints[i].text, num);
+    }
     for (int64_t t = -INT64_C(62135596800000000); t < INT64_C(253402300799000000);
          t += INT64_C(86399999937) * 13) {
         if (!dfd_format_ts(t, ts) || !dfd_parse_ts(ts, DFD_TS_LEN, &us) || us != t) {

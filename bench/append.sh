@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Append benchmark: the same records written three ways, side by side in one run on a throwaway
+# cluster —
+#   plain       INSERT into an ordinary table (no chain);
+#   defendable  SELECT defendable.append_receipt(...);
+#   peer        a PL/pgSQL + pgcrypto hash chain (BEFORE INSERT trigger locking a head row).
+# Bulk: one transaction of BULK_N rows for one fresh org (the peer writes min(BULK_N, PEER_BULK_N),
+# its per-row head update makes one long transaction quadratic), timed inside the server, rows/s.
+# Single-row commits: pgbench -n -M prepared -T SECONDS at 1 session, 8 sessions over 8 orgs,
+# 16 over 16 orgs and 16 over 1 org, tps. Only measures and prints; asserts no timing.
+#   bench/append.sh [BULK_N] [SECONDS] [PEER_BULK_N]      (defaults 100000 10 10000)
+# BULK_N < 10000 is a smoke run: it checks the script, its figures mean nothing.
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$DFD_ROOT"
+BULK_N=${1:-100000}
+DURATION=${2:-10}
+PEER_BULK_N=${3:-10000}
+PEER_BULK_N=$(( PEER_BULK_N < BULK_N ? PEER_BULK_N : BULK_N ))
+SMOKE=false; (( BULK_N < 10000 )) && SMOKE=true
+
+dfd_install_deps
+dfd_build_and_install
+work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
+chmod 755 "$work"
+trap 'dfd_stop_cluster "$work"; rm -rf "$work"' EXIT
+dfd_start_cluster "$work" "$(dfd_free_port)"
+export PGDATABASE=postgres
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "postgres: $(psql -XAtc 'SHOW server_version'), fsync off, synchronous_commit off (throwaway cluster)"
+echo "sizes: bulk $BULK_N rows (peer $PEER_BULK_N), pgbench $DURATION s per run"
+$SMOKE && echo "SMOKE run (BULK_N < 10000): checks the script only, the figures mean nothing"
+
+psql -qX -v ON_ERROR_STOP=1 <<'SQL'
+CREATE EXTENSION defendable;
+CREATE EXTENSION pgcrypto;
+-- org number n of run r as a UUID; inlined by the planner, the same cost for every contender
+CREATE FUNCTION bench_org(r int, n int) RETURNS uuid LANGUAGE sql IMMUTABLE
+    RETURN ('00000000-0000-4000-8' || lpad(r::text, 3, '0') || '-' || lpad(n::text, 12, '0'))::uuid;
+
+CREATE TABLE bench_plain (org_id uuid, seq bigint, ts timestamptz, kind text, fields jsonb,
+                          public_fields text[], PRIMARY KEY (org_id, seq));
+CREATE SEQUENCE bench_plain_seq;
+
+-- The peer: what one would write without the extension. The head row is locked for the rest of
+-- the transaction, so appends to one org serialize; other orgs never wait.
+CREATE TABLE bench_chain (org_id uuid NOT NULL, seq bigint NOT NULL, ts timestamptz NOT NULL,
+                          kind text NOT NULL, fields jsonb NOT NULL, prev bytea NOT NULL,
+                          hash bytea NOT NULL, PRIMARY KEY (org_id, seq));
+CREATE TABLE bench_chain_heads (org_id uuid PRIMARY KEY, seq bigint NOT NULL, hash bytea NOT NULL);
+CREATE FUNCTION bench_chain_link() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    head_seq bigint;
+    head_hash bytea;
+BEGIN
+    SELECT h.seq, h.hash INTO head_seq, head_hash
+        FROM bench_chain_heads h WHERE h.org_id = NEW.org_id FOR UPDATE;
+    IF NOT FOUND THEN
+        -- the org's first row; if another session creates the head first, wait and use its row
+        INSERT INTO bench_chain_heads VALUES (NEW.org_id, 0, decode(repeat('00', 32), 'hex'))
+            ON CONFLICT (org_id) DO NOTHING;
+        SELECT h.seq, h.hash INTO STRICT head_seq, head_hash
+            FROM bench_chain_heads h WHERE h.org_id = NEW.org_id FOR UPDATE;
+    END IF;
+    NEW.seq := head_seq + 1;
+    NEW.ts := clock_timestamp();
+    NEW.prev := head_hash;
+    NEW.hash := digest(NEW.prev || convert_to(NEW.kind || NEW.ts::text || NEW.fields::text, 'UTF8'),
+                       'sha256');
+    UPDATE bench_chain_heads SET seq = NEW.seq, hash = NEW.hash WHERE org_id = NEW.org_id;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER bench_chain_link BEFORE INSERT ON bench_chain
+    FOR EACH ROW EXECUTE FUNCTION bench_chain_link();
+SQL
+
+# ---- bulk: one transaction each, timed with clock_timestamp() in the server (commit included)
+bulk_seconds() {
+    psql -qXAt -v ON_ERROR_STOP=1 <<SQL
+SELECT clock_timestamp() AS t0 \gset
+\o /dev/null
+$1;
+\o
+SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+SQL
+}
+rows="'dataset.download', jsonb_build_object('slug', 'census', 'n', i)"
+declare -A R
+t=$(bulk_seconds "INSERT INTO bench_plain SELECT bench_org(0, 1), i, clock_timestamp(), $rows, '{slug}' FROM generate_series(1, $BULK_N) i")
+R[bulk_plain]=$(awk -v n="$BULK_N" -v t="$t" 'BEGIN { printf "%.0f", n / t }')
+t=$(bulk_seconds "SELECT count(*) FROM (SELECT defendable.append_receipt(bench_org(0, 2), $rows, '{slug}') FROM generate_series(1, $BULK_N) i) s")
+R[bulk_defendable]=$(awk -v n="$BULK_N" -v t="$t" 'BEGIN { printf "%.0f", n / t }')
+t=$(bulk_seconds "INSERT INTO bench_chain (org_id, kind, fields) SELECT bench_org(0, 3), $rows FROM generate_series(1, $PEER_BULK_N) i")
+R[bulk_peer]=$(awk -v n="$PEER_BULK_N" -v t="$t" 'BEGIN { printf "%.0f", n / t }')
+printf '%-34s %12s rows/s\n' "bulk plain ($BULK_N)" "${R[bulk_plain]}" \
+    "bulk defendable ($BULK_N)" "${R[bulk_defendable]}" "bulk peer ($PEER_BULK_N)" "${R[bulk_peer]}"
+
+# ---- single-row commits with pgbench: org number = client_id % orgs, a fresh org set per mode
+common='\set n random(1, 1000000000)
+\set o :client_id % :orgs'
+printf '%s\n%s\n' "$common" "INSERT INTO bench_plain VALUES (bench_org(:run, :o), nextval('bench_plain_seq'), clock_timestamp(), 'dataset.download', jsonb_build_object('slug', 'census', 'n', :n::bigint), '{slug}');" >"$work/plain.sql"
+printf '%s\n%s\n' "$common" "SELECT seq FROM defendable.append_receipt(bench_org(:run, :o), 'dataset.download', jsonb_build_object('slug', 'census', 'n', :n::bigint), '{slug}');" >"$work/defendable.sql"
+printf '%s\n%s\n' "$common" "INSERT INTO bench_chain (org_id, kind, fields) VALUES (bench_org(:run, :o), 'dataset.download', jsonb_build_object('slug', 'census', 'n', :n::bigint));" >"$work/peer.sql"
+
+MODES=("c1:1:1:1 session" "c8o8:8:8:8 sessions / 8 orgs" "c16o16:16:16:16 sessions / 16 orgs" "c16o1:16:1:16 sessions / 1 org")
+run=0
+for m in "${MODES[@]}"; do
+    IFS=: read -r key clients orgs label <<<"$m"
+    run=$((run + 1))
+    for who in plain defendable peer; do
+        psql -qX -c CHECKPOINT
+        out="$work/pgbench-$key-$who.log"
+        if ! pgbench -n -M prepared -T "$DURATION" -c "$clients" -j $(( clients < 2 ? clients : 2 )) \
+                -D run="$run" -D orgs="$orgs" -f "$work/$who.sql" >"$out" 2>&1; then
+            cat "$out" >&2; exit 1
+        fi
+        R[${key}_$who]=$(awk '/^tps = / { printf "%.0f", $3 }' "$out")
+        printf '%-34s %12s tps  (%s)\n' "$label $who" "${R[${key}_$who]}" \
+            "$(awk '/^latency average/ { print "latency " $4 " ms" }' "$out")"
+    done
+done
+
+# ---- the stored rows are what they should be
+psql -qX -v ON_ERROR_STOP=1 <<'SQL'
+\pset footer off
+SELECT (SELECT count(*) FROM bench_plain) AS plain_rows,
+       (SELECT count(*) FROM defendable.receipts) AS defendable_receipts,
+       (SELECT bool_and(ok) FROM defendable.verify_ledger()) AS defendable_ledger_ok,
+       (SELECT count(*) FROM bench_chain) AS peer_rows,
+       (SELECT bool_and(h.seq = c.n) FROM bench_chain_heads h
+          JOIN (SELECT org_id, count(*) AS n FROM bench_chain GROUP BY org_id) c USING (org_id)) AS peer_heads_ok;
+SQL
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo
+printf '%-26s %12s %12s %12s %17s %16s\n' mode plain defendable peer defendable/plain defendable/peer
+json="{\"bench\":\"append\",\"smoke\":$SMOKE,\"bulk_n\":$BULK_N,\"peer_bulk_n\":$PEER_BULK_N,\"seconds\":$DURATION"
+for m in "bulk:0:0:bulk, rows/s" "${MODES[@]}"; do
+    IFS=: read -r key _ _ label <<<"$m"
+    [ "$key" != bulk ] && label="$label, tps"
+    p=${R[${key}_plain]} d=${R[${key}_defendable]} q=${R[${key}_peer]}
+    printf '%-26s %12s %12s %12s %17s %16s\n' "$label" "$p" "$d" "$q" "$(ratio "$d" "$p")" "$(ratio "$d" "$q")"
+    json+=",\"${key}_plain\":$p,\"${key}_defendable\":$d,\"${key}_peer\":$q"
+    json+=",\"${key}_defendable_over_plain\":$(ratio "$d" "$p"),\"${key}_defendable_over_peer\":$(ratio "$d" "$q")"
+done
+scaling=$(ratio "${R[c8o8_defendable]}" "${R[c1_defendable]}")
+echo "defendable scaling, 8 sessions over 8 orgs / 1 session: $scaling"
+echo "(DESIGN.md section 8 targets: bulk defendable/plain >= 0.5; defendable/plain >= 0.8 at 1 and 8 sessions; scaling >= 1.6)"
+echo "summary: $json,\"defendable_scaling_8_over_1\":$scaling}"
