@@ -29,7 +29,7 @@ REGRESS = format append verify tamper bad_input permissions merkle share erasure
           datasets billing runs outbox
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=defendable
 ISOLATION = append_same_org append_other_orgs append_subxact magic_link_double_spend quota_exact \
-            runner_claim
+            runner_claim frontier_cache
 ISOLATION_OPTS = --load-extension=defendable
 
 # no LLVM bitcode: JIT-inlining these functions gains nothing and would need clang to build
