@@ -35,10 +35,10 @@ profile() {
     wait "$client"
     kill -INT "$rec" 2>/dev/null; wait "$rec" 2>/dev/null || true
     echo "== $2: by library"
-    perf report -i "$work/$2.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 8
+    perf report -i "$work/$2.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | sed -n '1,8p'
     echo "== $2: inclusive, by function (top 30)"
     perf report -i "$work/$2.data" --children --sort sym --stdio -g none 2>/dev/null |
-        grep -E '^ +[0-9]' | grep -v ' 0x0000' | head -n 30
+        grep -E '^ +[0-9]' | grep -v ' 0x0000' | sed -n '1,30p'
 }
 profile "SELECT count(*) FROM (SELECT defendable.append_receipt('$org', 'dataset.download', jsonb_build_object('slug', 'census', 'n', i), '{slug}') FROM generate_series(1, $N) i) s" bulk-append
 profile "SELECT * FROM defendable.verify_ledger('$org'); SELECT * FROM defendable.verify_ledger('$org')" verify

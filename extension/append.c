@@ -52,8 +52,9 @@ typedef struct org_head {
     int64 seq;
     uint8 hash[DFD_SHA256_LEN];
     TimestampTz ts;
-    bool needs_touch; /* the deferred head flush is not queued for the appends since */
-    bool has_tree;    /* the schema keeps a Merkle tree (version 0.2 and later) */
+    bool needs_touch;  /* the deferred head flush is not queued for the appends since */
+    int64 flushed_seq; /* the seq the flush last wrote to the table (-1: none yet) */
+    bool has_tree;     /* the schema keeps a Merkle tree (version 0.2 and later) */
     dfd_merkle_frontier frontier;
 } org_head;
 
@@ -351,6 +352,7 @@ get_head(const pg_uuid_t *org, bool with_tree)
     memset(entry->hash, 0, DFD_SHA256_LEN);
     entry->ts = DT_NOBEGIN;
     entry->needs_touch = true;
+    entry->flushed_seq = -1;
 
     if (SPI_execute_plan(plan_last, arg, NULL, false, 1) != SPI_OK_SELECT)
         elog(ERROR, "cannot read last receipt");
@@ -756,19 +758,23 @@ do_append(pg_uuid_t *org, text *kind, Jsonb *fields, ArrayType *public_fields, T
             !dfd_merkle_frontier_append(&head->frontier, leaf, dfd_merkle_store_node, org))
             elog(ERROR, "cannot extend the Merkle tree");
     }
-    if (head->needs_touch) {
+    {
+        bool touch = head->needs_touch;
         Datum tv[3];
 
         tv[0] = values[0];
         tv[1] = Int64GetDatum(head->seq);
         tv[2] = values[4];
-        /* cleared first: under SET CONSTRAINTS IMMEDIATE the flush runs inside the touch */
-        head->needs_touch = false;
-        internal_exec(plan_touch, tv, 1);
+        /* the cache moves first: under SET CONSTRAINTS IMMEDIATE the flush runs inside the touch
+         * and writes what the cache holds */
+        head->seq = seq;
+        head->ts = ts;
+        memcpy(head->hash, hash, DFD_SHA256_LEN);
+        if (touch) {
+            head->needs_touch = false;
+            internal_exec(plan_touch, tv, 1);
+        }
     }
-    head->seq = seq;
-    head->ts = ts;
-    memcpy(head->hash, hash, DFD_SHA256_LEN);
 
     /* the result is copied into the caller's context before SPI_finish frees SPI's memory */
     oldcxt = MemoryContextSwitchTo(caller_cxt);
@@ -931,6 +937,27 @@ dfd_flush_head(PG_FUNCTION_ARGS)
         elog(ERROR, "SPI_connect failed");
     prepare_plans();
     arg[0] = org;
+    /*
+     * The usual case: this transaction appended and its head is still in the cache, which is
+     * exactly the last receipt it wrote (a rolled-back savepoint drops the whole cache). The
+     * stored head then differs unless this very flush already wrote it (the touch rewrote it
+     * with its old value), so write it without reading the table twice more.
+     */
+    if (org_heads != NULL &&
+        (entry = hash_search(org_heads, DatumGetUUIDP(org), HASH_FIND, NULL)) != NULL &&
+        entry->seq > 0) {
+        /* the flush's own UPDATE queues the flush once more: that one finds nothing to do */
+        if (entry->flushed_seq != entry->seq) {
+            /* set first: under SET CONSTRAINTS IMMEDIATE that flush runs inside this UPDATE */
+            entry->flushed_seq = entry->seq;
+            arg[1] = Int64GetDatum(entry->seq);
+            arg[2] = PointerGetDatum(make_bytea(entry->hash, DFD_SHA256_LEN));
+            internal_exec(plan_flush, arg, 1);
+        }
+        SPI_finish();
+        entry->needs_touch = true;
+        return PointerGetDatum(NULL);
+    }
     if (SPI_execute_plan(plan_last, arg, NULL, false, 1) != SPI_OK_SELECT)
         elog(ERROR, "cannot read last receipt");
     if (SPI_processed == 1) {
