@@ -18,15 +18,9 @@ PEER_BULK_N=${3:-10000}
 PEER_BULK_N=$(( PEER_BULK_N < BULK_N ? PEER_BULK_N : BULK_N ))
 SMOKE=false; (( BULK_N < 10000 )) && SMOKE=true
 
-dfd_install_deps
-dfd_build_and_install
-work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
-chmod 755 "$work"
-trap 'dfd_stop_cluster "$work"; rm -rf "$work"' EXIT
-dfd_start_cluster "$work" "$(dfd_free_port)"
-export PGDATABASE=postgres
+dfd_bench_cluster
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+dfd_bench_machine
 echo "postgres: $(psql -XAtc 'SHOW server_version'), fsync off, synchronous_commit off (throwaway cluster)"
 echo "sizes: bulk $BULK_N rows (peer $PEER_BULK_N), pgbench $DURATION s per run"
 $SMOKE && echo "SMOKE run (BULK_N < 10000): checks the script only, the figures mean nothing"

@@ -41,7 +41,7 @@ psql -qX -d postgres -c "ALTER SYSTEM SET max_connections = 300"
 dfd_as_pg pg_ctl -D "$work/data" -l "$work/server.log" -w -t 60 restart >/dev/null
 export PGDATABASE=$DB
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+dfd_bench_machine
 echo "postgres: $(psql -XAtd postgres -c 'SHOW server_version'), fsync off, synchronous_commit off (throwaway cluster); $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 psql -qX -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE $DB"
 # the extension creates the NOLOGIN role defendable_gateway; the login role holds only that

@@ -10,13 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$DFD_ROOT"
 N=${1:-200000}
 command -v perf >/dev/null || { echo "profile: perf is not installed (apt-get install linux-perf)"; exit 2; }
-dfd_install_deps
-dfd_build_and_install
-work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
-chmod 755 "$work"
-trap 'dfd_stop_cluster "$work"; rm -rf "$work"' EXIT
-dfd_start_cluster "$work" "$(dfd_free_port)"
-export PGDATABASE=postgres
+dfd_bench_cluster
 psql -qX -c "CREATE EXTENSION defendable"
 org=0190a5e2-1c9f-7b3e-8a41-6f2d9c0e7b15
 

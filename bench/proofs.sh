@@ -9,15 +9,9 @@ cd "$DFD_ROOT"
 N=${1:-1000000}
 SAMPLES=${2:-500}
 
-dfd_install_deps
-dfd_build_and_install
-work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
-chmod 755 "$work"
-trap 'dfd_stop_cluster "$work"; rm -rf "$work"' EXIT
-dfd_start_cluster "$work" "$(dfd_free_port)"
-export PGDATABASE=postgres
+dfd_bench_cluster
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+dfd_bench_machine
 echo "postgres: $(psql -XAtc 'SHOW server_version'), fsync off (throwaway cluster)"
 psql -qX -c "CREATE EXTENSION defendable"
 

@@ -14,15 +14,9 @@ SECONDS_PER_RUN=${1:-10}
 CLIENTS=(1 8 16)
 LIMIT=1000000000
 
-dfd_install_deps
-dfd_build_and_install
-work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
-chmod 755 "$work"
-trap 'dfd_stop_cluster "$work"; rm -rf "$work"' EXIT
-dfd_start_cluster "$work" "$(dfd_free_port)"
-export PGDATABASE=postgres
+dfd_bench_cluster
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+dfd_bench_machine
 echo "postgres: $(psql -XAtc 'SHOW server_version'), fsync off, synchronous_commit off (throwaway cluster)"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION defendable"
 psql -XAt -c "SELECT 'sanity: ' || row_to_json(q)::text FROM defendable.quota_take('bench.sanity', 'x', $LIMIT, interval '1 hour', 1) q"

@@ -17,15 +17,9 @@ SMOKE=false; (( N < 100000 )) && SMOKE=true
 SSL_SECONDS=3; $SMOKE && SSL_SECONDS=1
 ORG=0190a5e2-1c9f-7b3e-8a41-6f2d9c0e7b15
 
-dfd_install_deps
-dfd_build_and_install
-work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
-chmod 755 "$work"
-trap 'dfd_stop_cluster "$work"; rm -rf "$work"' EXIT
-dfd_start_cluster "$work" "$(dfd_free_port)"
-export PGDATABASE=postgres
+dfd_bench_cluster
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+dfd_bench_machine
 echo "postgres: $(psql -XAtc 'SHOW server_version'), fsync off (throwaway cluster); $(openssl version | cut -d' ' -f1-2)"
 $SMOKE && echo "SMOKE run (N < 100000): checks the script only, the figures mean nothing"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION defendable" -c "CREATE EXTENSION pgcrypto"

@@ -90,3 +90,20 @@ dfd_stop_cluster() {
 dfd_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# What every benchmark starts with: the packages, the build (DFD_SKIP_BUILD=1 skips it) and a
+# throwaway cluster under /tmp that is stopped and removed on exit. Sets work and PGDATABASE.
+dfd_bench_cluster() {
+    dfd_install_deps
+    dfd_build_and_install
+    work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
+    chmod 755 "$work"
+    trap 'dfd_stop_cluster "$work"; rm -rf "$work"' EXIT
+    dfd_start_cluster "$work" "$(dfd_free_port)"
+    export PGDATABASE=postgres
+}
+
+# The machine a benchmark ran on, as its first line of output.
+dfd_bench_machine() {
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+}
