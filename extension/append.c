@@ -61,6 +61,9 @@ typedef struct org_head {
 /* Heads of the orgs this transaction appended to; lives in TopTransactionContext. */
 static HTAB *org_heads = NULL;
 
+/* The schema keeps the Merkle frontier in the head row (0.7 and later). */
+static bool heads_keep_frontier = false;
+
 /* Saved plans, prepared once per backend. */
 static SPIPlanPtr plan_head, plan_last, plan_touch, plan_insert_receipt, plan_insert_disclosure,
     plan_flush;
@@ -222,13 +225,21 @@ prepare_plans(void)
 {
     Oid uuid1[1] = {UUIDOID};
     Oid head3[3] = {UUIDOID, INT8OID, BYTEAOID};
+    Oid head4[4] = {UUIDOID, INT8OID, BYTEAOID, BYTEAOID};
     Oid rec7[7] = {UUIDOID, INT8OID, TIMESTAMPTZOID, TEXTOID, BYTEAOID, JSONBOID, BYTEAOID};
     Oid dis5[5] = {UUIDOID, INT8OID, JSONBOID, JSONBOID, TEXTARRAYOID};
 
     if (plan_head != NULL)
         return;
-    plan_head = prepare("SELECT seq, hash FROM defendable.heads "
-                        "WHERE org_id OPERATOR(pg_catalog.=) $1",
+    /* 0.7 keeps the frontier in the head row; a backend of an older schema reads NULL */
+    heads_keep_frontier =
+        get_attnum(get_relname_relid("heads", get_namespace_oid("defendable", false)),
+                   "frontier") != InvalidAttrNumber;
+    plan_head = prepare(heads_keep_frontier
+                            ? "SELECT seq, hash, frontier FROM defendable.heads "
+                              "WHERE org_id OPERATOR(pg_catalog.=) $1"
+                            : "SELECT seq, hash, NULL::pg_catalog.bytea FROM defendable.heads "
+                              "WHERE org_id OPERATOR(pg_catalog.=) $1",
                         1, uuid1);
     plan_last = prepare("SELECT seq, hash, ts, xmin FROM defendable.receipts "
                         "WHERE org_id OPERATOR(pg_catalog.=) $1 ORDER BY seq DESC LIMIT 1",
@@ -249,22 +260,31 @@ prepare_plans(void)
                                      "(org_id, seq, salts, field_values, public_fields) "
                                      "VALUES ($1, $2, $3, $4, $5)",
                                      5, dis5);
-    plan_flush = prepare("UPDATE defendable.heads SET seq = $2, hash = $3 "
-                         "WHERE org_id OPERATOR(pg_catalog.=) $1",
-                         3, head3);
+    plan_flush = prepare(heads_keep_frontier
+                             ? "UPDATE defendable.heads SET seq = $2, hash = $3, frontier = $4 "
+                               "WHERE org_id OPERATOR(pg_catalog.=) $1"
+                             : "UPDATE defendable.heads SET seq = $2, hash = $3 "
+                               "WHERE org_id OPERATOR(pg_catalog.=) $1",
+                         4, head4);
+}
+
+static void
+internal_exec_nulls(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+    int rc;
+
+    dfd_internal_writes++;
+    rc = SPI_execute_plan(plan, values, nulls, false, 0);
+    dfd_internal_writes--;
+    if (rc < 0 || (expected >= 0 && SPI_processed != (uint64)expected))
+        elog(ERROR, "internal write failed: %s (%llu rows)", SPI_result_code_string(rc),
+             (unsigned long long)SPI_processed);
 }
 
 static void
 internal_exec(SPIPlanPtr plan, Datum *values, int expected)
 {
-    int rc;
-
-    dfd_internal_writes++;
-    rc = SPI_execute_plan(plan, values, NULL, false, 0);
-    dfd_internal_writes--;
-    if (rc < 0 || (expected >= 0 && SPI_processed != (uint64)expected))
-        elog(ERROR, "internal write failed: %s (%llu rows)", SPI_result_code_string(rc),
-             (unsigned long long)SPI_processed);
+    internal_exec_nulls(plan, values, NULL, expected);
 }
 
 static bytea *
@@ -275,6 +295,34 @@ make_bytea(const uint8 *data, size_t len)
     SET_VARSIZE(b, VARHDRSZ + len);
     memcpy(VARDATA(b), data, len);
     return b;
+}
+
+/* The head row's frontier: the last receipt's hash, then the packed frontier of its tree. */
+static bytea *
+frontier_blob(const org_head *h)
+{
+    uint8 buf[DFD_SHA256_LEN + DFD_MERKLE_FRONTIER_MAX];
+    size_t len;
+
+    memcpy(buf, h->hash, DFD_SHA256_LEN);
+    len = dfd_merkle_frontier_pack(&h->frontier, buf + DFD_SHA256_LEN);
+    return make_bytea(buf, DFD_SHA256_LEN + len);
+}
+
+/* The frontier a head row stores, if it belongs to exactly this head (seq and last hash). */
+static bool
+stored_frontier(Datum blob, bool isnull, int64 seq, const uint8 *hash, dfd_merkle_frontier *out)
+{
+    bytea *b;
+    size_t len;
+
+    if (isnull || seq <= 0)
+        return false;
+    b = DatumGetByteaPP(blob);
+    len = VARSIZE_ANY_EXHDR(b);
+    return len >= DFD_SHA256_LEN && memcmp(VARDATA_ANY(b), hash, DFD_SHA256_LEN) == 0 &&
+           dfd_merkle_frontier_unpack((uint64)seq, (const uint8 *)VARDATA_ANY(b) + DFD_SHA256_LEN,
+                                      len - DFD_SHA256_LEN, out);
 }
 
 /* Takes the org's append lock for the rest of the top-level transaction. */
@@ -318,6 +366,8 @@ get_head(const pg_uuid_t *org, bool with_tree)
     bool isnull;
     int64 head_seq = 0;
     uint8 head_hash[DFD_SHA256_LEN] = {0};
+    Datum head_frontier = (Datum)0;
+    bool head_frontier_null = true;
 
     if (org_heads == NULL) {
         HASHCTL ctl;
@@ -345,6 +395,11 @@ get_head(const pg_uuid_t *org, bool with_tree)
             SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
         if (VARSIZE_ANY_EXHDR(h) == DFD_SHA256_LEN)
             memcpy(head_hash, VARDATA_ANY(h), DFD_SHA256_LEN);
+        /* the stored frontier, copied out of SPI's tuple (checked below, once the head is) */
+        head_frontier =
+            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &head_frontier_null);
+        if (!head_frontier_null)
+            head_frontier = PointerGetDatum(PG_DETOAST_DATUM_COPY(head_frontier));
     }
 
     entry = hash_search(org_heads, org, HASH_ENTER, &found);
@@ -411,7 +466,10 @@ get_head(const pg_uuid_t *org, bool with_tree)
                          org_text)));
     }
     entry->has_tree = with_tree;
-    if (with_tree && !cached_frontier(org, entry->seq, entry->hash, &entry->frontier))
+    /* cheapest first: this backend's own last commit, the head row, then the stored tree */
+    if (with_tree && !cached_frontier(org, entry->seq, entry->hash, &entry->frontier) &&
+        !stored_frontier(head_frontier, head_frontier_null, entry->seq, entry->hash,
+                         &entry->frontier))
         dfd_merkle_load_frontier(org, (uint64)entry->seq, &entry->frontier);
     return entry;
 }
@@ -923,7 +981,7 @@ dfd_flush_head(PG_FUNCTION_ARGS)
     TriggerData *trig = (TriggerData *)fcinfo->context;
     bool isnull;
     Datum org;
-    Datum arg[3];
+    Datum arg[4];
     org_head *entry;
 
     if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trig->tg_event) ||
@@ -949,10 +1007,18 @@ dfd_flush_head(PG_FUNCTION_ARGS)
         /* the flush's own UPDATE queues the flush once more: that one finds nothing to do */
         if (entry->flushed_seq != entry->seq) {
             /* set first: under SET CONSTRAINTS IMMEDIATE that flush runs inside this UPDATE */
+            char nulls[4] = {' ', ' ', ' ', 'n'};
+
             entry->flushed_seq = entry->seq;
             arg[1] = Int64GetDatum(entry->seq);
             arg[2] = PointerGetDatum(make_bytea(entry->hash, DFD_SHA256_LEN));
-            internal_exec(plan_flush, arg, 1);
+            /* the next holder of the org's lock, in any backend, starts from it */
+            if (heads_keep_frontier && entry->has_tree &&
+                entry->frontier.size == (uint64)entry->seq) {
+                arg[3] = PointerGetDatum(frontier_blob(entry));
+                nulls[3] = ' ';
+            }
+            internal_exec_nulls(plan_flush, arg, nulls, 1);
         }
         SPI_finish();
         entry->needs_touch = true;
@@ -973,8 +1039,13 @@ dfd_flush_head(PG_FUNCTION_ARGS)
         elog(ERROR, "cannot read ledger head");
     if (SPI_processed != 1 ||
         DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) !=
-            DatumGetInt64(arg[1]))
-        internal_exec(plan_flush, arg, 1);
+            DatumGetInt64(arg[1])) {
+        /* no frontier known here (a rolled-back savepoint dropped the cache): the next holder
+         * of the lock loads it from the tree */
+        char nulls[4] = {' ', ' ', ' ', 'n'};
+
+        internal_exec_nulls(plan_flush, arg, nulls, 1);
+    }
     SPI_finish();
     /* later appends in this transaction (after SET CONSTRAINTS ... IMMEDIATE) touch again */
     if (org_heads != NULL &&

@@ -41,3 +41,11 @@ COMMENT ON FUNCTION defendable.share_access(uuid) IS 'How often a share link was
 
 REVOKE ALL ON FUNCTION defendable.share_access(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION defendable.share_access(uuid) TO defendable_gateway, defendable_auditor;
+
+-- The Merkle frontier beside the head: the next session to take an org's append lock starts from
+-- it instead of reading stored nodes and receipt hashes (with many sessions on one org, each turn
+-- reloaded what the previous holder had just moved). Written at commit with the head; used only
+-- when it names the head's own last hash, so a stale or foreign value is ignored.
+ALTER TABLE defendable.heads ADD COLUMN frontier bytea;
+COMMENT ON COLUMN defendable.heads.frontier IS
+    'The last receipt''s hash, then the Merkle frontier of the tree (the node of each set bit of seq, lowest level first, 32 bytes each).';

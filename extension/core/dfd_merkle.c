@@ -428,3 +428,34 @@ dfd_merkle_frontier_root(const dfd_merkle_frontier *f, dfd_hash out)
     view.frontier = f;
     return range_root(frontier_node, &view, 0, f->size, out);
 }
+
+size_t
+dfd_merkle_frontier_pack(const dfd_merkle_frontier *f, uint8_t *out)
+{
+    size_t len = 0;
+
+    for (unsigned level = 0; level < MAX_DEPTH; level++)
+        if (((f->size >> level) & 1) != 0) {
+            memcpy(out + len, f->nodes[level], DFD_MERKLE_HASH_LEN);
+            len += DFD_MERKLE_HASH_LEN;
+        }
+    return len;
+}
+
+bool
+dfd_merkle_frontier_unpack(uint64_t size, const uint8_t *in, size_t len, dfd_merkle_frontier *out)
+{
+    size_t pos = 0;
+
+    if (in == NULL || out == NULL ||
+        len != (size_t)__builtin_popcountll(size) * DFD_MERKLE_HASH_LEN)
+        return false;
+    memset(out, 0, sizeof *out);
+    out->size = size;
+    for (unsigned level = 0; level < MAX_DEPTH; level++)
+        if (((size >> level) & 1) != 0) {
+            memcpy(out->nodes[level], in + pos, DFD_MERKLE_HASH_LEN);
+            pos += DFD_MERKLE_HASH_LEN;
+        }
+    return true;
+}

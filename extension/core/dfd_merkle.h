@@ -73,4 +73,15 @@ bool dfd_merkle_frontier_append(dfd_merkle_frontier *f, const dfd_hash leaf_hash
                                 dfd_merkle_emit_fn emit, void *ctx);
 bool dfd_merkle_frontier_root(const dfd_merkle_frontier *f, dfd_hash out);
 
+/*
+ * A frontier as bytes, for storing it beside the head: the node of each set bit of its size,
+ * lowest level first (32 bytes each, so popcount(size) * 32 bytes; the size is stored apart).
+ * pack returns the length written into out (DFD_MERKLE_FRONTIER_MAX bytes at most); unpack
+ * refuses a length that does not fit the size.
+ */
+#define DFD_MERKLE_FRONTIER_MAX (64 * DFD_MERKLE_HASH_LEN)
+size_t dfd_merkle_frontier_pack(const dfd_merkle_frontier *f, uint8_t *out);
+bool dfd_merkle_frontier_unpack(uint64_t size, const uint8_t *in, size_t len,
+                                dfd_merkle_frontier *out);
+
 #endif /* DFD_MERKLE_H */

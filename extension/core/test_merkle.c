@@ -494,6 +494,23 @@ test_reference_tree(const json_t *ref)
         model_mth(leaf_hashes, size, model);
         CHECK(memcmp(model, want, HASH_LEN) == 0, "reference root of size %lu via the model",
               (unsigned long)size);
+        {
+            /* packed and unpacked, the frontier is the same tree; a wrong length is refused */
+            uint8_t packed[DFD_MERKLE_FRONTIER_MAX];
+            size_t plen = dfd_merkle_frontier_pack(&f, packed);
+            dfd_merkle_frontier back;
+            dfd_hash a, b;
+
+            CHECK(dfd_merkle_frontier_unpack(size, packed, plen, &back) &&
+                      dfd_merkle_frontier_root(&back, a) && dfd_merkle_frontier_root(&f, b) &&
+                      memcmp(a, b, sizeof a) == 0 && back.size == size,
+                  "frontier of %lu leaves survives pack and unpack", (unsigned long)size);
+            CHECK(!dfd_merkle_frontier_unpack(size + 1, packed, plen, &back) ||
+                      (size_t)__builtin_popcountll(size + 1) == (size_t)__builtin_popcountll(size),
+                  "unpack refuses a length that does not fit size %lu", (unsigned long)size + 1);
+            CHECK(!dfd_merkle_frontier_unpack(size, packed, plen + DFD_MERKLE_HASH_LEN, &back),
+                  "unpack refuses one node too many at size %lu", (unsigned long)size);
+        }
         CHECK(f.size == size && dfd_merkle_frontier_root(&f, got) &&
                   memcmp(got, want, HASH_LEN) == 0,
               "reference root of size %lu via the frontier", (unsigned long)size);
