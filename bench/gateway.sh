@@ -63,16 +63,7 @@ for _ in $(seq 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; slee
 curl -fsS "$base/healthz" >/dev/null || { tail -n 20 "$work/gateway.log" >&2; exit 1; }
 echo "gateway pid $gw on port $port, GATEWAY_THREADS=$THREADS, RSS after start: $(awk '/^VmRSS/ {print $2, $3}' "/proc/$gw/status")"
 
-jwt=$(python3 - "$secret" "$user" <<'PY'
-import base64, hashlib, hmac, json, sys, time
-enc = lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode()
-head = enc(b'{"alg":"HS256","typ":"JWT"}')
-now = int(time.time())
-claims = enc(json.dumps({"sub": sys.argv[2], "iat": now, "exp": now + 3600}, separators=(",", ":")).encode())
-sig = hmac.new(sys.argv[1].encode(), (head + "." + claims).encode(), hashlib.sha256).digest()
-print(head + "." + claims + "." + enc(sig))
-PY
-)
+jwt=$(JWT_SECRET="$secret" "$DFD_ROOT/scripts/session-token" "$user" 3600)
 token=$(curl -fsS -X POST -H "Authorization: Bearer $jwt" "$base/receipts/500/share?org=$org" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
 curl -fsS "$base/share/$token" | python3 -c 'import json, sys; b = json.load(sys.stdin); print("share link of receipt 500: bundle of %d bytes, keys %s" % (len(json.dumps(b)), ",".join(sorted(b))))'

@@ -11,53 +11,24 @@
 #include "jwt.h"
 
 #include "core/dfd_core.h"
+#include "core/test_check.h"
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int n_passed, n_failed;
 static const char *vector_dir;
-
-static void __attribute__((format(printf, 2, 3))) check(bool ok, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (ok) {
-        n_passed++;
-        return;
-    }
-    n_failed++;
-    printf("FAIL: ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-}
 
 static void
 expect(gw_jwt_status got, gw_jwt_status want, const char *what)
 {
-    check(got == want, "%s: got \"%s\", want \"%s\"", what, gw_jwt_status_text(got),
+    CHECK(got == want, "%s: got \"%s\", want \"%s\"", what, gw_jwt_status_text(got),
           gw_jwt_status_text(want));
 }
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static void *
-xmalloc(size_t n)
-{
-    void *p = malloc(n > 0 ? n : 1);
-
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 /* base64url of n bytes, malloc'd and terminated */
 static char *
@@ -174,7 +145,7 @@ load_vector(const char *name)
 
     snprintf(path, sizeof path, "%s/%s", vector_dir, name);
     v = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-    check(v != NULL, "%s: cannot load (%s, line %d)", name, err.text, err.line);
+    CHECK(v != NULL, "%s: cannot load (%s, line %d)", name, err.text, err.line);
     return v;
 }
 
@@ -196,7 +167,7 @@ str_at(json_t *v, const char *path)
 {
     const char *s = json_string_value(at(v, path));
 
-    check(s != NULL, "vector member %s missing or not a string", path);
+    CHECK(s != NULL, "vector member %s missing or not a string", path);
     return s != NULL ? s : "";
 }
 
@@ -248,13 +219,13 @@ test_status_text(void)
     for (size_t i = 0; i < n; i++) {
         const char *t = gw_jwt_status_text(all[i]);
 
-        check(t != NULL && *t != '\0', "status text %zu empty", i);
+        CHECK(t != NULL && *t != '\0', "status text %zu empty", i);
         for (size_t j = 0; j < i; j++)
-            check(strcmp(t, gw_jwt_status_text(all[j])) != 0, "status texts %zu and %zu equal", i,
+            CHECK(strcmp(t, gw_jwt_status_text(all[j])) != 0, "status texts %zu and %zu equal", i,
                   j);
     }
-    check(strcmp(gw_jwt_status_text(GW_JWT_EXPIRED), "expired") == 0, "text of EXPIRED");
-    check(strcmp(gw_jwt_status_text(GW_JWT_BAD_SIGNATURE), "bad signature") == 0,
+    CHECK(strcmp(gw_jwt_status_text(GW_JWT_EXPIRED), "expired") == 0, "text of EXPIRED");
+    CHECK(strcmp(gw_jwt_status_text(GW_JWT_BAD_SIGNATURE), "bad signature") == 0,
           "text of BAD_SIGNATURE");
 }
 
@@ -271,7 +242,7 @@ test_rfc4231(void)
     if (v == NULL)
         return;
     cases = json_object_get(v, "cases");
-    check(json_array_size(cases) == 7, "rfc4231: expected 7 cases");
+    CHECK(json_array_size(cases) == 7, "rfc4231: expected 7 cases");
     json_array_foreach(cases, i, c)
     {
         uint8_t key[256], data[256], want[32];
@@ -282,15 +253,15 @@ test_rfc4231(void)
         if (!hex_bytes(str_at(c, "key_hex"), key, sizeof key, &key_len) ||
             !hex_bytes(str_at(c, "data_hex"), data, sizeof data, &data_len) ||
             !hex_bytes(str_at(c, "hmac_sha256"), want, sizeof want, &want_len)) {
-            check(false, "rfc4231 case %zu: bad hex in vector", i + 1);
+            CHECK(false, "rfc4231 case %zu: bad hex in vector", i + 1);
             continue;
         }
-        check(key_len == (size_t)json_integer_value(json_object_get(c, "key_length")),
+        CHECK(key_len == (size_t)json_integer_value(json_object_get(c, "key_length")),
               "rfc4231 case %zu: key length", i + 1);
         /* case 5: the RFC publishes only the leftmost 128 bits */
         cmp_len = trunc != NULL ? (size_t)json_integer_value(trunc) / 8 : 32;
-        check(want_len == cmp_len, "rfc4231 case %zu: expected MAC length", i + 1);
-        check(gw_hmac_sha256(key, key_len, data, data_len, mac) && memcmp(mac, want, cmp_len) == 0,
+        CHECK(want_len == cmp_len, "rfc4231 case %zu: expected MAC length", i + 1);
+        CHECK(gw_hmac_sha256(key, key_len, data, data_len, mac) && memcmp(mac, want, cmp_len) == 0,
               "rfc4231 case %zu: HMAC-SHA-256", i + 1);
     }
     json_decref(v);
@@ -302,9 +273,9 @@ test_rfc4231(void)
 
         hex_bytes("b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad", want,
                   sizeof want, &n);
-        check(gw_hmac_sha256(NULL, 0, NULL, 0, mac) && memcmp(mac, want, 32) == 0,
+        CHECK(gw_hmac_sha256(NULL, 0, NULL, 0, mac) && memcmp(mac, want, 32) == 0,
               "HMAC-SHA-256 of empty key and message");
-        check(!gw_hmac_sha256(NULL, 5, "x", 1, mac), "HMAC with NULL key of length 5 refused");
+        CHECK(!gw_hmac_sha256(NULL, 5, "x", 1, mac), "HMAC with NULL key of length 5 refused");
     }
 }
 
@@ -341,34 +312,34 @@ test_rfc7515(void)
 
     if (v == NULL)
         return;
-    check(hex_bytes(str_at(v, "key_hex"), key, sizeof key, &key_len) && key_len == 64,
+    CHECK(hex_bytes(str_at(v, "key_hex"), key, sizeof key, &key_len) && key_len == 64,
           "A.1: key_hex");
     jwk_len = jwk_key(at(v, "jwk"), jwk, sizeof jwk);
-    check(jwk_len == key_len && memcmp(jwk, key, key_len) == 0, "A.1: JWK k equals key_hex");
+    CHECK(jwk_len == key_len && memcmp(jwk, key, key_len) == 0, "A.1: JWK k equals key_hex");
 
     /* the vector's own pieces fit together: octets -> base64url -> signing input */
-    check(octets(at(v, "protected_header_octets"), hdr, sizeof hdr, &hdr_len),
+    CHECK(octets(at(v, "protected_header_octets"), hdr, sizeof hdr, &hdr_len),
           "A.1: header octets");
-    check(octets(at(v, "payload_octets"), pay, sizeof pay, &pay_len), "A.1: payload octets");
+    CHECK(octets(at(v, "payload_octets"), pay, sizeof pay, &pay_len), "A.1: payload octets");
     s = b64(hdr, hdr_len);
-    check(strcmp(s, str_at(v, "protected_header_b64u")) == 0, "A.1: header base64url");
+    CHECK(strcmp(s, str_at(v, "protected_header_b64u")) == 0, "A.1: header base64url");
     free(s);
     s = b64(pay, pay_len);
-    check(strcmp(s, str_at(v, "payload_b64u")) == 0, "A.1: payload base64url");
+    CHECK(strcmp(s, str_at(v, "payload_b64u")) == 0, "A.1: payload base64url");
     free(s);
 
     /* the exact signature bytes from signing input and key */
     si = str_at(v, "signing_input");
-    check(octets(at(v, "signature_octets"), sig_want, sizeof sig_want, &sig_len) && sig_len == 32,
+    CHECK(octets(at(v, "signature_octets"), sig_want, sizeof sig_want, &sig_len) && sig_len == 32,
           "A.1: signature octets");
-    check(gw_hmac_sha256(key, key_len, si, strlen(si), mac) && memcmp(mac, sig_want, 32) == 0,
+    CHECK(gw_hmac_sha256(key, key_len, si, strlen(si), mac) && memcmp(mac, sig_want, 32) == 0,
           "A.1: HMAC of the signing input equals the RFC signature");
     s = b64(mac, sizeof mac);
-    check(strcmp(s, str_at(v, "signature_b64u")) == 0, "A.1: signature base64url");
+    CHECK(strcmp(s, str_at(v, "signature_b64u")) == 0, "A.1: signature base64url");
     compact = str_at(v, "compact");
     expected_compact = xmalloc(strlen(si) + strlen(s) + 2);
     sprintf(expected_compact, "%s.%s", si, s);
-    check(strcmp(compact, expected_compact) == 0, "A.1: compact = signing input . signature");
+    CHECK(strcmp(compact, expected_compact) == 0, "A.1: compact = signing input . signature");
     free(expected_compact);
     free(s);
 
@@ -410,7 +381,7 @@ test_rfc7515(void)
 
         expect(jwt(tok, strlen(tok), key, key_len, NULL, 0, 1300819380, 0, &cl), GW_JWT_OK,
                "A.1 header with gateway claims at exp");
-        check(strcmp(cl.sub, "joe") == 0 && cl.iat == 1300819000 && cl.exp == 1300819380 &&
+        CHECK(strcmp(cl.sub, "joe") == 0 && cl.iat == 1300819000 && cl.exp == 1300819380 &&
                   !cl.signed_with_previous,
               "A.1 header with gateway claims: claims returned");
         expect(jwt(tok, strlen(tok), key, key_len, NULL, 0, 1300819381, 0, &cl), GW_JWT_EXPIRED,
@@ -429,7 +400,7 @@ test_rfc7515(void)
      *  2. alg none with an empty signature: BAD_HEADER (the header is judged first).
      */
     neg = at(v, "derived_negative_cases_not_from_rfc");
-    check(json_array_size(neg) == 3, "A.1: expected 3 derived negative cases");
+    CHECK(json_array_size(neg) == 3, "A.1: expected 3 derived negative cases");
     json_array_foreach(neg, i, c)
     {
         static const gw_jwt_status want[] = {GW_JWT_MALFORMED, GW_JWT_BAD_SIGNATURE,
@@ -439,7 +410,7 @@ test_rfc7515(void)
 
         if (i >= 3)
             break;
-        check(json_is_false(json_object_get(c, "valid")), "A.1 negative %zu marked invalid", i);
+        CHECK(json_is_false(json_object_get(c, "valid")), "A.1 negative %zu marked invalid", i);
         snprintf(what, sizeof what, "A.1 negative %zu (%s), non-strict", i, str_at(c, "desc"));
         expect(jws(t, strlen(t), key, key_len, false, NULL, 0), want[i], what);
         snprintf(what, sizeof what, "A.1 negative %zu, strict", i);
@@ -469,8 +440,8 @@ test_rfc7520(void)
 
     /* 3.5: the symmetric JWK that every HS256 example below uses */
     key_len = jwk_key(k35, key, sizeof key);
-    check(key_len == 32, "7520 3.5: JWK k decodes to 32 bytes");
-    check(strcmp(str_at(k35, "alg"), "HS256") == 0 && strcmp(str_at(k35, "kty"), "oct") == 0,
+    CHECK(key_len == 32, "7520 3.5: JWK k decodes to 32 bytes");
+    CHECK(strcmp(str_at(k35, "alg"), "HS256") == 0 && strcmp(str_at(k35, "kty"), "oct") == 0,
           "7520 3.5: kty oct, alg HS256");
 
     /* 4.4: compact JWS whose protected header is {"alg":"HS256","kid":...} */
@@ -484,25 +455,25 @@ test_rfc7520(void)
         json_t *hj;
 
         k2_len = jwk_key(at(v, "input.key"), k2, sizeof k2);
-        check(k2_len == key_len && memcmp(k2, key, key_len) == 0, "7520 4.4: key is the 3.5 JWK");
+        CHECK(k2_len == key_len && memcmp(k2, key, key_len) == 0, "7520 4.4: key is the 3.5 JWK");
         want_si = xmalloc(strlen(p64) + 200);
         sprintf(want_si, "%s.%s", str_at(v, "signing.protected_b64u"), p64);
-        check(strcmp(si, want_si) == 0, "7520 4.4: sig-input = protected . base64url(payload)");
+        CHECK(strcmp(si, want_si) == 0, "7520 4.4: sig-input = protected . base64url(payload)");
         hdr = unb64(str_at(v, "signing.protected_b64u"),
                     strlen(str_at(v, "signing.protected_b64u")), &hdr_len);
         hj = hdr != NULL ? json_loadb(hdr, hdr_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-        check(hj != NULL && json_equal(hj, at(v, "signing.protected")),
+        CHECK(hj != NULL && json_equal(hj, at(v, "signing.protected")),
               "7520 4.4: protected_b64u decodes to the protected header");
         json_decref(hj);
         free(hdr);
-        check(gw_hmac_sha256(key, key_len, si, strlen(si), mac), "7520 4.4: HMAC");
+        CHECK(gw_hmac_sha256(key, key_len, si, strlen(si), mac), "7520 4.4: HMAC");
         s = b64(mac, sizeof mac);
-        check(strcmp(s, str_at(v, "signing.sig")) == 0, "7520 4.4: signature recomputed");
+        CHECK(strcmp(s, str_at(v, "signing.sig")) == 0, "7520 4.4: signature recomputed");
         free(s);
         flat =
             concat3(str_at(v, "output.json_flat.protected"), str_at(v, "output.json_flat.payload"),
                     str_at(v, "output.json_flat.signature"));
-        check(strcmp(flat, compact) == 0, "7520 4.4: flattened JSON reassembles the compact form");
+        CHECK(strcmp(flat, compact) == 0, "7520 4.4: flattened JSON reassembles the compact form");
         free(flat);
 
         expect(jws(compact, strlen(compact), key, key_len, false, NULL, 0), GW_JWT_OK,
@@ -529,10 +500,10 @@ test_rfc7520(void)
         size_t plen = strlen(payload);
         char *changed = xmalloc(plen + 1), *s;
 
-        check(strstr(compact, "..") != NULL, "7520 4.5: compact has an empty payload segment");
-        check(gw_hmac_sha256(key, key_len, si, strlen(si), mac), "7520 4.5: HMAC");
+        CHECK(strstr(compact, "..") != NULL, "7520 4.5: compact has an empty payload segment");
+        CHECK(gw_hmac_sha256(key, key_len, si, strlen(si), mac), "7520 4.5: HMAC");
         s = b64(mac, sizeof mac);
-        check(strcmp(s, str_at(v, "signing.sig")) == 0, "7520 4.5: signature recomputed");
+        CHECK(strcmp(s, str_at(v, "signing.sig")) == 0, "7520 4.5: signature recomputed");
         free(s);
         expect(jws(compact, strlen(compact), key, key_len, false, payload, plen), GW_JWT_OK,
                "7520 4.5 detached, non-strict");
@@ -569,11 +540,11 @@ test_rfc7520(void)
 
         sprintf(want_si, "%s.%s", str_at(v46, "output.json_flat.protected"),
                 str_at(v46, "output.json_flat.payload"));
-        check(strcmp(si, want_si) == 0, "7520 4.6: sig-input = protected . payload");
+        CHECK(strcmp(si, want_si) == 0, "7520 4.6: sig-input = protected . payload");
         free(want_si);
-        check(gw_hmac_sha256(key, key_len, si, strlen(si), mac), "7520 4.6: HMAC");
+        CHECK(gw_hmac_sha256(key, key_len, si, strlen(si), mac), "7520 4.6: HMAC");
         s = b64(mac, sizeof mac);
-        check(strcmp(s, str_at(v46, "signing.sig")) == 0 &&
+        CHECK(strcmp(s, str_at(v46, "signing.sig")) == 0 &&
                   strcmp(s, str_at(v46, "output.json_flat.signature")) == 0,
               "7520 4.6: signature recomputed");
         free(s);
@@ -591,11 +562,11 @@ test_rfc7520(void)
         char *want_si = xmalloc(strlen(si) + 8), *s, *tok;
 
         sprintf(want_si, ".%s", str_at(v47, "output.json_flat.payload"));
-        check(strcmp(si, want_si) == 0, "7520 4.7: sig-input = (empty) . payload");
+        CHECK(strcmp(si, want_si) == 0, "7520 4.7: sig-input = (empty) . payload");
         free(want_si);
-        check(gw_hmac_sha256(key, key_len, si, strlen(si), mac), "7520 4.7: HMAC");
+        CHECK(gw_hmac_sha256(key, key_len, si, strlen(si), mac), "7520 4.7: HMAC");
         s = b64(mac, sizeof mac);
-        check(strcmp(s, str_at(v47, "signing.sig")) == 0 &&
+        CHECK(strcmp(s, str_at(v47, "signing.sig")) == 0 &&
                   strcmp(s, str_at(v47, "output.json_flat.signature")) == 0,
               "7520 4.7: signature recomputed");
         free(s);
@@ -627,24 +598,24 @@ test_issue(void)
     gw_jwt_claims cl;
     char sub63[64], sub64[65];
 
-    check(tok != NULL && strcmp(tok, want) == 0, "issue: exact token for fixed key and claims");
+    CHECK(tok != NULL && strcmp(tok, want) == 0, "issue: exact token for fixed key and claims");
     if (tok != NULL) {
         const char *dot1 = strchr(tok, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
         char *h = dot1 ? unb64(tok, (size_t)(dot1 - tok), NULL) : NULL;
         char *p = dot2 ? unb64(dot1 + 1, (size_t)(dot2 - dot1 - 1), NULL) : NULL;
 
-        check(h != NULL && strcmp(h, good_hdr) == 0, "issue: header text");
-        check(p != NULL && strcmp(p, "{\"sub\":\"3f2b8c1e-9d4a-4e6b-8a7c-1b2d3e4f5a6b\","
+        CHECK(h != NULL && strcmp(h, good_hdr) == 0, "issue: header text");
+        CHECK(p != NULL && strcmp(p, "{\"sub\":\"3f2b8c1e-9d4a-4e6b-8a7c-1b2d3e4f5a6b\","
                                      "\"iat\":1700000000,\"exp\":1702592000}") == 0,
               "issue: payload text");
         free(h);
         free(p);
-        check(strchr(tok, '=') == NULL, "issue: no padding");
+        CHECK(strchr(tok, '=') == NULL, "issue: no padding");
         expect(jws(tok, strlen(tok), KEY1, true, NULL, 0), GW_JWT_OK, "issued token, strict JWS");
         memset(&cl, 0x55, sizeof cl);
         expect(jwt(tok, strlen(tok), KEY1, NULL, 0, T0 + 10, 60, &cl), GW_JWT_OK,
                "issued token verifies");
-        check(strcmp(cl.sub, uuid) == 0 && cl.iat == T0 && cl.exp == T0 + 720 * 3600 &&
+        CHECK(strcmp(cl.sub, uuid) == 0 && cl.iat == T0 && cl.exp == T0 + 720 * 3600 &&
                   !cl.signed_with_previous,
               "issued token: claims round trip");
         expect(jwt(tok, strlen(tok), KEY1, NULL, 0, T0 + 10, 60, NULL), GW_JWT_OK,
@@ -657,19 +628,19 @@ test_issue(void)
         static const char odd[] = "a\"b\\c/d\n\t\x01\xc3\xa9\xe2\x82\xac";
 
         tok = gw_jwt_issue(KEY1, odd, T0, 60);
-        check(tok != NULL, "issue: sub needing escapes");
+        CHECK(tok != NULL, "issue: sub needing escapes");
         if (tok != NULL) {
             const char *dot1 = strchr(tok, '.'), *dot2 = strchr(dot1 + 1, '.');
             char *p = unb64(dot1 + 1, (size_t)(dot2 - dot1 - 1), NULL);
 
-            check(p != NULL &&
+            CHECK(p != NULL &&
                       strcmp(p, "{\"sub\":\"a\\\"b\\\\c/d\\n\\t\\u0001\xc3\xa9\xe2\x82\xac\","
                                 "\"iat\":1700000000,\"exp\":1700000060}") == 0,
                   "issue: sub JSON-escaped in the payload");
             free(p);
             expect(jwt(tok, strlen(tok), KEY1, NULL, 0, T0, 0, &cl), GW_JWT_OK,
                    "issue: escaped sub verifies");
-            check(strcmp(cl.sub, odd) == 0, "issue: escaped sub round trip");
+            CHECK(strcmp(cl.sub, odd) == 0, "issue: escaped sub round trip");
         }
         free(tok);
     }
@@ -679,26 +650,26 @@ test_issue(void)
     memset(sub64, 'u', 64);
     sub64[64] = '\0';
     tok = gw_jwt_issue(KEY1, sub63, T0, 60);
-    check(tok != NULL, "issue: 63-byte sub");
+    CHECK(tok != NULL, "issue: 63-byte sub");
     if (tok != NULL) {
         expect(jwt(tok, strlen(tok), KEY1, NULL, 0, T0, 0, &cl), GW_JWT_OK,
                "issue: 63-byte sub verifies");
-        check(strcmp(cl.sub, sub63) == 0, "issue: 63-byte sub round trip");
+        CHECK(strcmp(cl.sub, sub63) == 0, "issue: 63-byte sub round trip");
     }
     free(tok);
 
     /* refusals: never issue a token the verifier would refuse */
-    check(gw_jwt_issue(KEY1, sub64, T0, 60) == NULL, "issue: 64-byte sub refused");
-    check(gw_jwt_issue(KEY1, "", T0, 60) == NULL, "issue: empty sub refused");
-    check(gw_jwt_issue(KEY1, NULL, T0, 60) == NULL, "issue: NULL sub refused");
-    check(gw_jwt_issue(KEY1, "\xff\xfe", T0, 60) == NULL, "issue: invalid UTF-8 sub refused");
-    check(gw_jwt_issue(KEY1, uuid, T0, 0) == NULL, "issue: ttl 0 refused");
-    check(gw_jwt_issue(KEY1, uuid, T0, -1) == NULL, "issue: negative ttl refused");
-    check(gw_jwt_issue(KEY1, uuid, INT64_MAX, 1) == NULL, "issue: exp overflow refused");
-    check(gw_jwt_issue(NULL, 0, uuid, T0, 60) == NULL, "issue: no key refused");
-    check(gw_jwt_issue(key1, 0, uuid, T0, 60) == NULL, "issue: empty key refused");
+    CHECK(gw_jwt_issue(KEY1, sub64, T0, 60) == NULL, "issue: 64-byte sub refused");
+    CHECK(gw_jwt_issue(KEY1, "", T0, 60) == NULL, "issue: empty sub refused");
+    CHECK(gw_jwt_issue(KEY1, NULL, T0, 60) == NULL, "issue: NULL sub refused");
+    CHECK(gw_jwt_issue(KEY1, "\xff\xfe", T0, 60) == NULL, "issue: invalid UTF-8 sub refused");
+    CHECK(gw_jwt_issue(KEY1, uuid, T0, 0) == NULL, "issue: ttl 0 refused");
+    CHECK(gw_jwt_issue(KEY1, uuid, T0, -1) == NULL, "issue: negative ttl refused");
+    CHECK(gw_jwt_issue(KEY1, uuid, INT64_MAX, 1) == NULL, "issue: exp overflow refused");
+    CHECK(gw_jwt_issue(NULL, 0, uuid, T0, 60) == NULL, "issue: no key refused");
+    CHECK(gw_jwt_issue(key1, 0, uuid, T0, 60) == NULL, "issue: empty key refused");
     tok = gw_jwt_issue(KEY1, uuid, INT64_MAX - 1, 1);
-    check(tok != NULL, "issue: exp = INT64_MAX");
+    CHECK(tok != NULL, "issue: exp = INT64_MAX");
     if (tok != NULL)
         expect(jwt(tok, strlen(tok), KEY1, NULL, 0, INT64_MAX - 1, INT64_MAX, &cl), GW_JWT_OK,
                "issue: exp = INT64_MAX verifies (no overflow with a huge leeway)");
@@ -811,7 +782,7 @@ test_tamper_and_keys(void)
     size_t len;
     gw_jwt_claims cl;
 
-    check(tok != NULL, "tamper: issue");
+    CHECK(tok != NULL, "tamper: issue");
     if (tok == NULL)
         return;
     len = strlen(tok);
@@ -828,13 +799,13 @@ test_tamper_and_keys(void)
                 jws(t, len, KEY1, false, NULL, 0) == GW_JWT_OK)
                 bad_bit = bit;
         }
-        check(bad_bit < 0, "tamper: bit %d of byte %zu flipped and still accepted", bad_bit, i);
+        CHECK(bad_bit < 0, "tamper: bit %d of byte %zu flipped and still accepted", bad_bit, i);
     }
     /* every proper prefix, and the token with each byte removed, is refused */
     for (size_t n = 0; n < len; n++) {
         memcpy(t, tok, n);
         memcpy(t + n, tok + n + 1, len - n - 1);
-        check(jwt(tok, n, KEY1, NULL, 0, T0, 60, &cl) != GW_JWT_OK &&
+        CHECK(jwt(tok, n, KEY1, NULL, 0, T0, 60, &cl) != GW_JWT_OK &&
                   jwt(t, len - 1, KEY1, NULL, 0, T0, 60, &cl) != GW_JWT_OK,
               "tamper: prefix of %zu bytes or byte %zu removed accepted", n, n);
     }
@@ -911,19 +882,19 @@ test_tamper_and_keys(void)
     /* rotation: the previous key verifies and says so; the current one never sets the flag */
     memset(&cl, 0x55, sizeof cl);
     expect(jwt(tok, len, KEY2, KEY1, T0, 60, &cl), GW_JWT_OK, "previous key accepted");
-    check(cl.signed_with_previous && strcmp(cl.sub, uuid) == 0 && cl.iat == T0 &&
+    CHECK(cl.signed_with_previous && strcmp(cl.sub, uuid) == 0 && cl.iat == T0 &&
               cl.exp == T0 + 3600,
           "previous key: flagged, claims returned");
     expect(jwt(tok, len, KEY1, KEY2, T0, 60, &cl), GW_JWT_OK, "current key with a previous set");
-    check(!cl.signed_with_previous, "current key: not flagged");
+    CHECK(!cl.signed_with_previous, "current key: not flagged");
     expect(jwt(tok, len, KEY1, KEY1, T0, 60, &cl), GW_JWT_OK, "current key equal to previous");
-    check(!cl.signed_with_previous, "current key equal to previous: not flagged");
+    CHECK(!cl.signed_with_previous, "current key equal to previous: not flagged");
     expect(jwt(tok, len, KEY2, key2, sizeof key2 - 2, T0, 60, &cl), GW_JWT_BAD_SIGNATURE,
            "neither key");
     expect(jwt(tok, len, KEY2, NULL, 5, T0, 60, &cl), GW_JWT_BAD_SIGNATURE,
            "previous key NULL (length ignored)");
     expect(jwt(tok, len, NULL, 0, KEY1, T0, 60, &cl), GW_JWT_OK, "only a previous key");
-    check(cl.signed_with_previous, "only a previous key: flagged");
+    CHECK(cl.signed_with_previous, "only a previous key: flagged");
     /* the previous key does not bypass the clock */
     expect(jwt(tok, len, KEY2, KEY1, T0 + 3600 + 61, 60, &cl), GW_JWT_EXPIRED,
            "previous key, expired token");
@@ -931,7 +902,7 @@ test_tamper_and_keys(void)
     memset(&cl, 0x55, sizeof cl);
     expect(jwt(tok, len, KEY2, NULL, 0, T0, 60, &cl), GW_JWT_BAD_SIGNATURE,
            "wrong key (claims cleared)");
-    check(cl.sub[0] == '\0' && cl.iat == 0 && cl.exp == 0 && !cl.signed_with_previous,
+    CHECK(cl.sub[0] == '\0' && cl.iat == 0 && cl.exp == 0 && !cl.signed_with_previous,
           "claims cleared after a failure");
 
     free(t);
@@ -1138,7 +1109,7 @@ test_structure(void)
         expect(jws((tok), (len), KEY1, false, NULL, 0), GW_JWT_MALFORMED, what " (JWS)");          \
     } while (0)
 
-    check(strlen(pay) % 3 == 2 && pl % 4 == 3, "structure: payload length needs padding");
+    CHECK(strlen(pay) % 3 == 2 && pl % 4 == 3, "structure: payload length needs padding");
     expect(jwt(good, gl, KEY1, NULL, 0, T0, 60, &cl), GW_JWT_OK, "structure: base token");
 
     /* padding, signed over as sent so only the padding is wrong */
@@ -1262,9 +1233,9 @@ test_structure(void)
         char *at_max = token_with_payload_bytes(3011), *over = token_with_payload_bytes(3012);
         char *big = token_with_payload_bytes(3700);
 
-        check(at_max != NULL && strlen(at_max) == GW_JWT_MAX_LEN, "length: token of max length");
-        check(over != NULL && strlen(over) == GW_JWT_MAX_LEN + 1, "length: token of max + 1");
-        check(big != NULL && strlen(big) > 4900, "length: large token");
+        CHECK(at_max != NULL && strlen(at_max) == GW_JWT_MAX_LEN, "length: token of max length");
+        CHECK(over != NULL && strlen(over) == GW_JWT_MAX_LEN + 1, "length: token of max + 1");
+        CHECK(big != NULL && strlen(big) > 4900, "length: large token");
         if (at_max != NULL && over != NULL && big != NULL) {
             expect(jwt(at_max, strlen(at_max), KEY1, NULL, 0, T0, 60, &cl), GW_JWT_OK,
                    "length: GW_JWT_MAX_LEN accepted");
@@ -1352,6 +1323,6 @@ main(int argc, char **argv)
     test_claim_types();
     test_structure();
 
-    printf("jwt: %d passed, %d failed\n", n_passed, n_failed);
-    return n_failed == 0 ? 0 : 1;
+    printf("jwt: %d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
 }
