@@ -224,7 +224,6 @@ static void
 prepare_plans(void)
 {
     Oid uuid1[1] = {UUIDOID};
-    Oid head3[3] = {UUIDOID, INT8OID, BYTEAOID};
     Oid head4[4] = {UUIDOID, INT8OID, BYTEAOID, BYTEAOID};
     Oid rec7[7] = {UUIDOID, INT8OID, TIMESTAMPTZOID, TEXTOID, BYTEAOID, JSONBOID, BYTEAOID};
     Oid dis5[5] = {UUIDOID, INT8OID, JSONBOID, JSONBOID, TEXTARRAYOID};
@@ -245,13 +244,21 @@ prepare_plans(void)
                         "WHERE org_id OPERATOR(pg_catalog.=) $1 ORDER BY seq DESC LIMIT 1",
                         1, uuid1);
     /*
-     * The touch rewrites the head with its own value. It queues the deferred flush for this
-     * org, and under REPEATABLE READ it fails at once, with a serialization error, when
-     * another transaction moved the head after this one's snapshot was taken.
+     * The touch writes the head as it stands after the transaction's first receipt for the org.
+     * It queues the deferred flush, which has nothing left to write when that receipt is also
+     * the last (one event, one commit: the common shape), and under REPEATABLE READ it fails at
+     * once, with a serialization error, when another transaction moved the head after this
+     * one's snapshot was taken.
      */
-    plan_touch = prepare("INSERT INTO defendable.heads AS h (org_id, seq, hash) "
-                         "VALUES ($1, $2, $3) ON CONFLICT (org_id) DO UPDATE SET seq = h.seq",
-                         3, head3);
+    plan_touch = prepare(heads_keep_frontier
+                             ? "INSERT INTO defendable.heads AS h (org_id, seq, hash, frontier) "
+                               "VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO UPDATE "
+                               "SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, "
+                               "frontier = EXCLUDED.frontier"
+                             : "INSERT INTO defendable.heads AS h (org_id, seq, hash) "
+                               "VALUES ($1, $2, $3) ON CONFLICT (org_id) DO UPDATE "
+                               "SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+                         heads_keep_frontier ? 4 : 3, head4);
     plan_insert_receipt =
         prepare("INSERT INTO defendable.receipts (org_id, seq, ts, kind, prev, fields, hash) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -816,22 +823,26 @@ do_append(pg_uuid_t *org, text *kind, Jsonb *fields, ArrayType *public_fields, T
             !dfd_merkle_frontier_append(&head->frontier, leaf, dfd_merkle_store_node, org))
             elog(ERROR, "cannot extend the Merkle tree");
     }
-    {
-        bool touch = head->needs_touch;
-        Datum tv[3];
+    /* the cache moves first: under SET CONSTRAINTS IMMEDIATE the flush runs inside the touch
+     * and finds the head it holds already written */
+    head->seq = seq;
+    head->ts = ts;
+    memcpy(head->hash, hash, DFD_SHA256_LEN);
+    if (head->needs_touch) {
+        Datum tv[4];
+        char tnulls[4] = {' ', ' ', ' ', 'n'};
 
         tv[0] = values[0];
-        tv[1] = Int64GetDatum(head->seq);
-        tv[2] = values[4];
-        /* the cache moves first: under SET CONSTRAINTS IMMEDIATE the flush runs inside the touch
-         * and writes what the cache holds */
-        head->seq = seq;
-        head->ts = ts;
-        memcpy(head->hash, hash, DFD_SHA256_LEN);
-        if (touch) {
-            head->needs_touch = false;
-            internal_exec(plan_touch, tv, 1);
+        tv[1] = values[1];
+        tv[2] = values[6];
+        tv[3] = (Datum)0;
+        head->needs_touch = false;
+        head->flushed_seq = seq;
+        if (heads_keep_frontier && head->has_tree && head->frontier.size == (uint64)seq) {
+            tv[3] = PointerGetDatum(frontier_blob(head));
+            tnulls[3] = ' ';
         }
+        internal_exec_nulls(plan_touch, tv, tnulls, 1);
     }
 
     /* the result is copied into the caller's context before SPI_finish frees SPI's memory */
@@ -998,8 +1009,8 @@ dfd_flush_head(PG_FUNCTION_ARGS)
     /*
      * The usual case: this transaction appended and its head is still in the cache, which is
      * exactly the last receipt it wrote (a rolled-back savepoint drops the whole cache). The
-     * stored head then differs unless this very flush already wrote it (the touch rewrote it
-     * with its old value), so write it without reading the table twice more.
+     * stored head is already that one when the touch or an earlier flush wrote it (one receipt
+     * per transaction); otherwise write it, without reading the table twice more.
      */
     if (org_heads != NULL &&
         (entry = hash_search(org_heads, DatumGetUUIDP(org), HASH_FIND, NULL)) != NULL &&
