@@ -13,7 +13,7 @@ MODULE_big = defendable
 DATA = extension/defendable--0.1.sql extension/defendable--0.1--0.2.sql \
        extension/defendable--0.2--0.3.sql extension/defendable--0.3--0.4.sql \
        extension/defendable--0.4--0.5.sql extension/defendable--0.5--0.6.sql \
-       extension/defendable--0.6--0.7.sql
+       extension/defendable--0.6--0.7.sql extension/defendable--0.7--0.8.sql
 PGFILEDESC = "defendable - tamper-evident receipts ledger"
 
 CORE_SRCS = extension/core/dfd_buf.c extension/core/dfd_encode.c extension/core/dfd_sha256.c \
@@ -26,7 +26,7 @@ OBJS = extension/defendable.o extension/append.o extension/verify.o extension/bo
 
 REGRESS = format append verify tamper bad_input permissions merkle share erasure checkpoint \
           upgrade identity invites apikeys cross_org quota roles gateway_api \
-          datasets billing runs outbox
+          datasets billing runs outbox scaling
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=defendable
 ISOLATION = append_same_org append_other_orgs append_subxact magic_link_double_spend quota_exact \
             runner_claim frontier_cache

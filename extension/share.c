@@ -233,17 +233,24 @@ share_not_found(void)
 
 #define SHARE_COUNT_SHARDS 16
 
+/* Where share_resolve counts an access, by schema version. */
+typedef enum share_count_mode {
+    COUNT_ON_SHARE_ROW,   /* up to 0.6: an UPDATE of the share row itself */
+    COUNT_SHARDED,        /* 0.7: one of 16 counter rows of the link */
+    COUNT_SHARDED_BY_ORG, /* from 0.8: the same, keyed by org first (one shard per org) */
+} share_count_mode;
+
 /*
- * The bundle of an active link, with the access counted. Up to 0.6 the count was an UPDATE of
- * the share row itself (sharded false), which made concurrent resolves of one link wait for each
- * other; from 0.7 each backend adds to its own counter row of the link (one of 16).
+ * The bundle of an active link, with the access counted. Counting with an UPDATE of the share
+ * row made concurrent resolves of one link wait for each other; from 0.7 each backend adds to
+ * its own counter row of the link (one of 16).
  */
 static Datum
-share_resolve(FunctionCallInfo fcinfo, bool sharded)
+share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
 {
     text *token = PG_GETARG_TEXT_PP(0);
-    Oid types[2] = {BYTEAOID, INT2OID};
-    Datum args[2];
+    Oid types[3] = {BYTEAOID, INT2OID, UUIDOID};
+    Datum args[3];
     pg_uuid_t org, share;
     int64 seq;
     bool isnull;
@@ -272,16 +279,24 @@ share_resolve(FunctionCallInfo fcinfo, bool sharded)
     /* a hot standby serves links read-only; the count is kept where it can be written */
     if (!RecoveryInProgress()) {
         dfd_internal_writes++;
-        if (sharded) {
+        if (mode != COUNT_ON_SHARE_ROW) {
             types[0] = UUIDOID;
             args[0] = UUIDPGetDatum(&share);
             args[1] = Int16GetDatum((int16)(MyProcPid % SHARE_COUNT_SHARDS));
+            args[2] = UUIDPGetDatum(&org);
             rc = SPI_execute_with_args(
-                "INSERT INTO defendable.share_access_counts AS c "
-                "(share_id, shard, accesses, last_access_at) VALUES ($1, $2, 1, pg_catalog.now()) "
-                "ON CONFLICT (share_id, shard) DO UPDATE SET accesses = c.accesses "
-                "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now()",
-                2, types, args, NULL, false, 0);
+                mode == COUNT_SHARDED_BY_ORG
+                    ? "INSERT INTO defendable.share_access_counts AS c "
+                      "(org_id, share_id, shard, accesses, last_access_at) "
+                      "VALUES ($3, $1, $2, 1, pg_catalog.now()) "
+                      "ON CONFLICT (org_id, share_id, shard) DO UPDATE SET accesses = c.accesses "
+                      "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now()"
+                    : "INSERT INTO defendable.share_access_counts AS c "
+                      "(share_id, shard, accesses, last_access_at) "
+                      "VALUES ($1, $2, 1, pg_catalog.now()) "
+                      "ON CONFLICT (share_id, shard) DO UPDATE SET accesses = c.accesses "
+                      "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now()",
+                mode == COUNT_SHARDED_BY_ORG ? 3 : 2, types, args, NULL, false, 0);
             if (rc != SPI_OK_INSERT)
                 elog(ERROR, "cannot count share access");
         } else {
@@ -307,15 +322,23 @@ PG_FUNCTION_INFO_V1(dfd_share_resolve);
 Datum
 dfd_share_resolve(PG_FUNCTION_ARGS)
 {
-    return share_resolve(fcinfo, false);
+    return share_resolve(fcinfo, COUNT_ON_SHARE_ROW);
 }
 
 PG_FUNCTION_INFO_V1(dfd_share_resolve_sharded);
-/* share_resolve(token) from 0.7: counts on the backend's counter row of the link. */
+/* share_resolve(token) in 0.7: counts on the backend's counter row of the link. */
 Datum
 dfd_share_resolve_sharded(PG_FUNCTION_ARGS)
 {
-    return share_resolve(fcinfo, true);
+    return share_resolve(fcinfo, COUNT_SHARDED);
+}
+
+PG_FUNCTION_INFO_V1(dfd_share_resolve_by_org);
+/* share_resolve(token) from 0.8: the counter rows carry the link's org_id. */
+Datum
+dfd_share_resolve_by_org(PG_FUNCTION_ARGS)
+{
+    return share_resolve(fcinfo, COUNT_SHARDED_BY_ORG);
 }
 
 PG_FUNCTION_INFO_V1(dfd_export_org);

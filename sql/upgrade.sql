@@ -39,3 +39,24 @@ SELECT md5(objects) = :'fresh' AS same_objects_as_fresh_install FROM ext_objects
 \c contrib_regression
 DROP DATABASE regress_dfd_fresh;
 DROP DATABASE regress_dfd_upgrade;
+
+-- 0.7 -> 0.8: keys led by org_id. Share links, their access counts, API keys, invites and runs
+-- written by 0.7 keep working, and the counts move to the link's org.
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_dfd_upgrade07;
+CREATE DATABASE regress_dfd_upgrade07;
+RESET client_min_messages;
+\c regress_dfd_upgrade07
+CREATE EXTENSION defendable VERSION '0.7';
+SELECT count(*) FROM (SELECT defendable.append_receipt('bbbbbbbb-1111-4111-8111-000000000003', 'run.complete', jsonb_build_object('run', i), '{run}') FROM generate_series(1, 5) i) s;
+SELECT share_id AS s07, token AS t07 FROM defendable.share_create('bbbbbbbb-1111-4111-8111-000000000003', 3) \gset
+SELECT count(*) FROM (SELECT defendable.share_resolve(:'t07') FROM generate_series(1, 3)) r;
+SELECT accesses AS before_update FROM defendable.share_access(:'s07');
+ALTER EXTENSION defendable UPDATE TO '0.8';
+SELECT accesses AS after_update FROM defendable.share_access(:'s07');
+SELECT org_id, sum(accesses) FROM defendable.share_access_counts GROUP BY 1;
+SELECT (defendable.share_resolve(:'t07') -> 'receipt' ->> 'seq') AS resolves_after_update;
+SELECT accesses AS counted_after_update FROM defendable.share_access(:'s07');
+SELECT org_id, ok FROM defendable.verify_ledger();
+\c contrib_regression
+DROP DATABASE regress_dfd_upgrade07;
