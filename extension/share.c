@@ -7,7 +7,7 @@
  */
 #include "dfd_pg.h"
 
-#include "access/xlog.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -276,8 +276,8 @@ share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
     org = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
     share = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-    /* a hot standby serves links read-only; the count is kept where it can be written */
-    if (!RecoveryInProgress()) {
+    /* a hot standby (or any read-only transaction) serves links without counting them */
+    if (!XactReadOnly) {
         dfd_internal_writes++;
         if (mode != COUNT_ON_SHARE_ROW) {
             types[0] = UUIDOID;
