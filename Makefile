@@ -99,5 +99,6 @@ bench-smoke:
 	DFD_SKIP_BUILD=1 bash bench/proofs.sh 3000 20
 	DFD_SKIP_BUILD=1 bash bench/append.sh 1000 1 500
 	DFD_SKIP_BUILD=1 bash bench/verify.sh 3000
+	DFD_SKIP_BUILD=1 bash bench/verify-split.sh 4 500
 	DFD_SKIP_BUILD=1 bash bench/quota.sh 1
 	DFD_SKIP_BUILD=1 BENCH_CONNS="1 16" bash bench/gateway.sh 1
