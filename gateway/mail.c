@@ -25,6 +25,7 @@
 
 #define POLL_MS 500
 #define SMTP_DATA_ACCEPTED 354 /* the server took DATA: from here on the outcome may be unknown */
+#define MARK_SENT_TRIES 300    /* seconds of retrying to record a delivery (database down) */
 
 typedef enum send_outcome { SEND_OK, SEND_RETRY, SEND_FAILED } send_outcome;
 
@@ -256,6 +257,13 @@ deliver(const char *id, const char *kind, const char *to, const char *secret)
     if (out == SEND_OK) {
         gw_metrics_count("emails_delivered");
         res = gw_db_exec("outbox_sent", 1, values);
+        /* the database went away after the send: report again once it is back (marking sent
+         * twice changes nothing), else the delivered message would be given up as failed; the
+         * bound keeps well inside outbox_claim's 10 minutes before a claim counts as dead */
+        for (int tries = 0; res == NULL && !gw_stopping && tries < MARK_SENT_TRIES; tries++) {
+            usleep(1000000);
+            res = gw_db_exec("outbox_sent", 1, values);
+        }
     } else {
         char esc[300];
 
@@ -281,7 +289,10 @@ gw_mail_thread(void *arg)
     (void)arg;
     gw_thread_enter();
     while (!gw_stopping) {
-        const char *values[1] = {"10"};
+        /* one message per claim: a gateway that dies mid-send leaves only that message in
+         * doubt (given up after 10 minutes); a batch would leave every claimed message not yet
+         * sent to be given up unsent */
+        const char *values[1] = {"1"};
         PGresult *res = gw_db_exec("outbox_claim", 1, values);
         int n = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
 
@@ -300,6 +311,8 @@ gw_mail_thread(void *arg)
             }
         }
         PQclear(res);
+        if (n > 0)
+            continue; /* more may be due: claim the next one at once */
         for (int s = 0; s < POLL_MS / 100 && !gw_stopping; s++)
             usleep(100000);
     }
