@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 bool
 gw_text_is_uuid(const char *s)
@@ -39,6 +40,19 @@ gw_param_uuid(gw_req *r, int index, char out[37])
                             ? r->params[index][i] - 'A' + 'a'
                             : r->params[index][i]);
     return true;
+}
+
+const char *
+gw_bearer_token(const char *authorization)
+{
+    const char *h = authorization;
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return *h ? h : NULL;
 }
 
 static bool

@@ -672,6 +672,10 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
 
     /* Empty conninfo means libpq's own defaults (PG* variables, local socket). */
     c->database_url = dup_or(&L, secret(&L, "DATABASE_URL"), "");
+    /* read-only routes go there when set, and back to DATABASE_URL when it cannot answer */
+    c->database_read_url = dup_or(&L, secret(&L, "DATABASE_READ_URL"), NULL);
+    c->checkpoint_interval_seconds =
+        read_int(&L, "CHECKPOINT_INTERVAL_SECONDS", 1, 3600, 60, "an integer from 1 to 3600");
 
     read_jwt(&L, c);
 
@@ -818,6 +822,7 @@ gw_config_free(gw_config *c)
     char *strings[] = {
         c->env,
         c->database_url,
+        c->database_read_url,
         c->api_base_url,
         c->app_base_url,
         c->resend_api_key,

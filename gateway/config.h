@@ -20,10 +20,12 @@ typedef struct gw_cidr {
 } gw_cidr;
 
 typedef struct gw_config {
-    bool production;     /* ENV=production */
-    char *env;           /* "development" (default) or "production" */
-    char *database_url;  /* DATABASE_URL (libpq conninfo or URI); default: libpq defaults */
-    uint8_t *jwt_secret; /* JWT_SECRET bytes */
+    bool production;         /* ENV=production */
+    char *env;               /* "development" (default) or "production" */
+    char *database_url;      /* DATABASE_URL (libpq conninfo or URI); default: libpq defaults */
+    char *database_read_url; /* DATABASE_READ_URL: standby for reads, or NULL */
+    int checkpoint_interval_seconds; /* CHECKPOINT_INTERVAL_SECONDS, default 60 */
+    uint8_t *jwt_secret;             /* JWT_SECRET bytes */
     size_t jwt_secret_len;
     uint8_t *jwt_secret_previous; /* JWT_SECRET_PREVIOUS, verification only; NULL if unset */
     size_t jwt_secret_previous_len;

@@ -6,6 +6,12 @@
  * statement; a statement whose connection breaks while it runs is never resent, the caller
  * gets NULL and answers 503 with Retry-After. statement_timeout bounds
  * every call, connect_timeout every reconnection, so no request can hang on the database.
+ *
+ * With DATABASE_READ_URL (a hot standby), the read-only statements (replica_ok below) run there,
+ * on a second connection per thread. They write nothing, so one that the standby does not answer
+ * with rows (down, unreachable, broken mid-statement, behind, or any error) is safely asked again
+ * of the primary; after a lost connection the thread leaves the standby alone for a few seconds
+ * rather than wait on connect_timeout each time.
  */
 #include "gw.h"
 
@@ -13,17 +19,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 atomic_int gw_db_connections;
 atomic_long gw_db_reconnects;
 
+atomic_long gw_db_replica_statements;
+atomic_long gw_db_replica_fallbacks;
+
+#define REPLICA_RETRY_SECONDS 5
+
 static char *conninfo;
+static char *read_conninfo; /* NULL: no standby */
 static _Thread_local PGconn *tls_conn;
+static _Thread_local PGconn *tls_read_conn;
+static _Thread_local time_t tls_read_retry_at; /* after a standby failure: not before this */
+static _Thread_local bool tls_in_transaction;  /* BEGIN sent: everything stays on the primary */
+static _Thread_local bool tls_primary_once;    /* the next read must see the primary's writes */
 /*
  * libmicrohttpd's pool threads end without telling us: a thread-specific key's destructor
  * closes each thread's connection when its thread exits.
  */
-static pthread_key_t conn_key;
+static pthread_key_t conn_key, read_conn_key;
 static pthread_once_t conn_key_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -39,6 +56,7 @@ static void
 make_conn_key(void)
 {
     (void)pthread_key_create(&conn_key, close_at_thread_exit);
+    (void)pthread_key_create(&read_conn_key, close_at_thread_exit);
 }
 
 typedef struct stmt {
@@ -46,6 +64,11 @@ typedef struct stmt {
     const char *sql;
     int nparams;
 } stmt;
+
+/* The statements that only read (members' views of the ledger and public share links): they may
+ * run on DATABASE_READ_URL. A share link resolved there is not counted (a standby cannot write). */
+static const char *const replica_ok[] = {"receipts_list", "receipt_get", "share_resolve",
+                                         "ledger_verify", "ledger_proof"};
 
 /* $actor is a uuid, $iat the JWT's iat in epoch seconds. */
 static const stmt stmts[] = {
@@ -143,6 +166,22 @@ static const stmt stmts[] = {
     {"checkpoints_due", "SELECT org_id FROM defendable.checkpoints_due($1::integer)", 1},
     {"checkpoint_body", "SELECT defendable.checkpoint_body($1::uuid, $2)", 2},
     {"record_checkpoint", "SELECT tree_size FROM defendable.record_checkpoint($1, $2)", 2},
+    /*
+     * Checkpoint signing is single-writer across gateways: one org is signed by one gateway at a
+     * time (a session advisory lock per org, waited for within lock_timeout), and the periodic
+     * signer runs in one gateway only, the one whose connection holds the lease (released by
+     * the server when that connection ends, so a dead gateway's lease passes on by itself).
+     * 1684432979 is "dfdS" and 1684432972 "dfdL"; the extension's own locks use another class.
+     */
+    {"sign_lock",
+     "SELECT true FROM pg_catalog.pg_advisory_lock(1684432979, pg_catalog.hashtext($1))", 1},
+    {"sign_unlock", "SELECT pg_catalog.pg_advisory_unlock(1684432979, pg_catalog.hashtext($1))", 1},
+    {"signer_lease",
+     "SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' "
+     "AND pid = pg_catalog.pg_backend_pid() AND classid = 1684432972 AND objid = 0 "
+     "AND objsubid = 2 AND granted) THEN true "
+     "ELSE pg_catalog.pg_try_advisory_lock(1684432972, 0) END",
+     0},
     {"outbox_claim",
      "SELECT message_id, kind, to_email, secret, payload FROM defendable.outbox_claim($1::integer)",
      1},
@@ -190,9 +229,10 @@ static const stmt stmts[] = {
 };
 
 void
-gw_db_set_conninfo(const char *ci)
+gw_db_set_conninfo(const char *ci, const char *read_ci)
 {
     conninfo = ci ? strdup(ci) : strdup("");
+    read_conninfo = read_ci && read_ci[0] ? strdup(read_ci) : NULL;
 }
 
 static bool
@@ -220,10 +260,10 @@ prepare_all(PGconn *c)
 }
 
 static PGconn *
-connect_now(void)
+connect_now(const char *ci, const char *application_name)
 {
     const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", NULL};
-    const char *vals[] = {conninfo ? conninfo : "", "defendable-gateway", "3",
+    const char *vals[] = {ci ? ci : "", application_name, "3",
                           "-c statement_timeout=5000 -c lock_timeout=3000 "
                           "-c idle_in_transaction_session_timeout=10000",
                           NULL};
@@ -253,12 +293,84 @@ drop_connection(void)
         pthread_setspecific(conn_key, NULL);
         atomic_fetch_sub(&gw_db_connections, 1);
     }
+    tls_in_transaction = false;
+}
+
+static void
+drop_read_connection(void)
+{
+    if (tls_read_conn != NULL) {
+        PQfinish(tls_read_conn);
+        tls_read_conn = NULL;
+        pthread_setspecific(read_conn_key, NULL);
+        atomic_fetch_sub(&gw_db_connections, 1);
+    }
 }
 
 void
 gw_db_close_thread(void)
 {
     drop_connection();
+    drop_read_connection();
+}
+
+void
+gw_db_primary_once(void)
+{
+    tls_primary_once = true;
+}
+
+static bool
+may_run_on_standby(const char *name)
+{
+    for (size_t i = 0; i < sizeof replica_ok / sizeof replica_ok[0]; i++)
+        if (strcmp(replica_ok[i], name) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * A read-only statement on the standby. NULL when the standby did not answer it with rows: in
+ * back-off, unreachable, broken while the statement ran, or any error; the caller then asks the
+ * primary.
+ */
+static PGresult *
+exec_on_standby(const char *name, int nparams, const char *const *values)
+{
+    PGresult *res;
+
+    if (tls_read_conn != NULL && PQstatus(tls_read_conn) != CONNECTION_OK)
+        drop_read_connection();
+    if (tls_read_conn == NULL) {
+        if (time(NULL) < tls_read_retry_at)
+            return NULL;
+        pthread_once(&conn_key_once, make_conn_key);
+        tls_read_conn = connect_now(read_conninfo, "defendable-gateway-read");
+        if (tls_read_conn == NULL) {
+            tls_read_retry_at = time(NULL) + REPLICA_RETRY_SECONDS;
+            return NULL;
+        }
+        pthread_setspecific(read_conn_key, tls_read_conn);
+    }
+    res = PQexecPrepared(tls_read_conn, name, nparams, values, NULL, NULL, 0);
+    if (PQstatus(tls_read_conn) != CONNECTION_OK) {
+        PQclear(res);
+        drop_read_connection();
+        tls_read_retry_at = time(NULL) + REPLICA_RETRY_SECONDS;
+        return NULL;
+    }
+    /*
+     * Only a success is the standby's to give. Any error is asked again of the primary: a link
+     * or a receipt created a moment ago that the standby has not replayed yet (P0002, U0404),
+     * a query cancelled by a recovery conflict (40001), a standby shutting down (57P01). The
+     * primary's answer, error or not, is the one the client gets.
+     */
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return NULL;
+    }
+    atomic_fetch_add(&gw_db_replica_statements, 1);
+    return res;
 }
 
 static bool
@@ -272,12 +384,19 @@ PGresult *
 gw_db_exec(const char *name, int nparams, const char *const *values)
 {
     PGresult *res;
+    bool primary_once = tls_primary_once;
 
+    tls_primary_once = false;
+    if (read_conninfo != NULL && !tls_in_transaction && !primary_once && may_run_on_standby(name)) {
+        if ((res = exec_on_standby(name, nparams, values)) != NULL)
+            return res;
+        atomic_fetch_add(&gw_db_replica_fallbacks, 1);
+    }
     if (tls_conn != NULL && PQstatus(tls_conn) != CONNECTION_OK)
         drop_connection();
     if (tls_conn == NULL) {
         pthread_once(&conn_key_once, make_conn_key);
-        tls_conn = connect_now();
+        tls_conn = connect_now(conninfo, "defendable-gateway");
         if (tls_conn == NULL)
             return NULL;
         pthread_setspecific(conn_key, tls_conn);
@@ -298,6 +417,10 @@ gw_db_exec(const char *name, int nparams, const char *const *values)
         drop_connection();
         return NULL;
     }
+    if (strcmp(name, "begin") == 0)
+        tls_in_transaction = PQresultStatus(res) == PGRES_COMMAND_OK;
+    else if (strcmp(name, "commit") == 0 || strcmp(name, "rollback") == 0)
+        tls_in_transaction = false;
     return res;
 }
 

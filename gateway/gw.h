@@ -116,10 +116,16 @@ json_t *gw_openapi(const char *server_url);
 PGresult *gw_db_exec(const char *stmt, int nparams, const char *const *values);
 /* True if this thread can reach the database now (SELECT 1). */
 bool gw_db_ready(void);
-void gw_db_set_conninfo(const char *conninfo);
+/* read_conninfo: DATABASE_READ_URL, or NULL (every statement on the primary). */
+void gw_db_set_conninfo(const char *conninfo, const char *read_conninfo);
+/* The next read-only statement of this thread runs on the primary (it must see a write just
+ * made there, which a standby may not have replayed yet). */
+void gw_db_primary_once(void);
 void gw_db_close_thread(void);
 extern atomic_int gw_db_connections; /* open connections, for /metrics */
 extern atomic_long gw_db_reconnects;
+extern atomic_long gw_db_replica_statements; /* read-only statements the standby answered */
+extern atomic_long gw_db_replica_fallbacks;  /* ... and those it could not, sent to the primary */
 
 /* ---- requests -------------------------------------------------------------------------------- */
 
@@ -148,6 +154,9 @@ typedef struct gw_req {
     char retry_after[24];
     char allow[64]; /* Allow header of a 405 */
     size_t uri_len; /* the full request target, query included */
+    /* an encoded NUL (%00) in the path or the query: libmicrohttpd decodes it into a C string,
+     * where it would cut "/share/<token>%00x" down to a valid "/share/<token>" */
+    bool nul_in_path, nul_in_query;
     bool started;
     char ratelimit[3][24]; /* RateLimit-Limit, -Remaining, -Reset */
     bool no_store;
@@ -198,6 +207,9 @@ void gw_spec_free(char **values, size_t n);
 /* A path parameter that must be a UUID (lower-cased); replies 404 and returns false if not. */
 bool gw_param_uuid(gw_req *r, int index, char out[37]);
 bool gw_text_is_uuid(const char *s);
+/* The credential after "Bearer " in an Authorization header (scheme case-insensitive, spaces
+ * after it skipped), or NULL when there is none. Points into the header (fuzz/fuzz_bearer.c). */
+const char *gw_bearer_token(const char *authorization);
 
 /* ---- process-wide state ---------------------------------------------------------------------- */
 

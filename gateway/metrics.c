@@ -114,6 +114,17 @@ gw_metrics_render(void)
              "# TYPE defendable_db_connects_total counter\ndefendable_db_connects_total %ld\n",
              atomic_load(&gw_db_connections), atomic_load(&gw_db_reconnects));
     dfd_buf_puts(&b, line);
+    snprintf(line, sizeof line,
+             "# HELP defendable_db_replica_statements_total Read-only statements answered by "
+             "DATABASE_READ_URL.\n"
+             "# TYPE defendable_db_replica_statements_total counter\n"
+             "defendable_db_replica_statements_total %ld\n"
+             "# HELP defendable_db_replica_fallbacks_total Read-only statements sent to the "
+             "primary because the standby could not answer.\n"
+             "# TYPE defendable_db_replica_fallbacks_total counter\n"
+             "defendable_db_replica_fallbacks_total %ld\n",
+             atomic_load(&gw_db_replica_statements), atomic_load(&gw_db_replica_fallbacks));
+    dfd_buf_puts(&b, line);
     dfd_buf_terminate(&b);
     return b.failed ? NULL : b.data;
 }

@@ -90,14 +90,7 @@ client_ip(gw_req *r)
 static const char *
 bearer_token(gw_req *r)
 {
-    const char *h = gw_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
-
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-        return NULL;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    return *h ? h : NULL;
+    return gw_bearer_token(gw_header(r, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
 /* Records a refused request as a security event, in its own statement (the request failed). */
@@ -316,6 +309,12 @@ common_headers(gw_req *r)
     }
     if (r->retry_after[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
+    /* both framings (RFC 9112 section 6.1): the body was read as chunked, but what follows on
+     * the connection may be a request smuggled past a proxy that counted Content-Length, so
+     * the connection ends with this answer */
+    if (gw_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL &&
+        gw_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
 /* CORS preflight: answered for allowed origins only. */
@@ -359,6 +358,11 @@ dispatch(gw_req *r)
         gw_reply_problem(r, GW_P_URI_TOO_LONG, NULL);
         return;
     }
+    if (r->nul_in_path) {
+        /* no route has such a path; matching what is left before the NUL would serve another */
+        gw_reply_problem(r, GW_P_NOT_FOUND, NULL);
+        return;
+    }
     r->route = gw_route_match(r->method, r->path, r->params, &r->n_params, &path_known);
     if (strcmp(r->method, "OPTIONS") == 0) {
         preflight(r, path_known || r->route != NULL);
@@ -368,6 +372,10 @@ dispatch(gw_req *r)
         if (path_known)
             gw_allowed_methods(r->path, r->allow, sizeof r->allow);
         gw_reply_problem(r, path_known ? GW_P_METHOD : GW_P_NOT_FOUND, NULL);
+        return;
+    }
+    if (r->nul_in_query) {
+        gw_reply_problem(r, GW_P_INVALID, "Query parameters may not contain a NUL byte.");
         return;
     }
     if (r->body_too_large) {
@@ -425,6 +433,13 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         return NULL;
     r->conn = conn;
     r->uri_len = strlen(uri);
+    {
+        const char *query = strchr(uri, '?');
+        const char *nul = strstr(uri, "%00");
+
+        r->nul_in_path = nul != NULL && (query == NULL || nul < query);
+        r->nul_in_query = query != NULL && strstr(query, "%00") != NULL;
+    }
     r->started_us = now_us();
     atomic_fetch_add(&in_flight, 1);
     return r;
@@ -654,7 +669,7 @@ main(int argc, char **argv)
     }
     if ((t = getenv("GATEWAY_THREADS")) != NULL && atoi(t) > 0 && atoi(t) <= 256)
         threads = (unsigned)atoi(t);
-    gw_db_set_conninfo(gw.cfg.database_url);
+    gw_db_set_conninfo(gw.cfg.database_url, gw.cfg.database_read_url);
     /* once, before any thread: curl_easy_init would otherwise do it racily */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "defendable-gateway: cannot initialize libcurl\n");

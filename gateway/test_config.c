@@ -75,10 +75,13 @@ static const char *const known_names[] = {
     "RUNNER_TOKEN_PREVIOUS",
     "STRIPE_WEBHOOK_SECRET_PREVIOUS",
     "LEDGER_VERIFIER_KEYS_PREVIOUS",
+    "DATABASE_READ_URL",
+    "CHECKPOINT_INTERVAL_SECONDS",
     /* secrets read from files */
     "JWT_SECRET_FILE",
     "JWT_SECRET_PREVIOUS_FILE",
     "DATABASE_URL_FILE",
+    "DATABASE_READ_URL_FILE",
     "RESEND_API_KEY_FILE",
     "SMTP_URL_FILE",
     "AWS_SECRET_ACCESS_KEY_FILE",
@@ -228,6 +231,9 @@ test_development_defaults(void)
     gw_config *c = &r.c;
     CHECK(!c->production && c->env != NULL && strcmp(c->env, "development") == 0, "dev: env");
     CHECK(c->database_url != NULL && c->database_url[0] == '\0', "dev: database_url empty");
+    CHECK(c->database_read_url == NULL, "dev: no standby unless DATABASE_READ_URL is set");
+    CHECK(c->checkpoint_interval_seconds == 60, "dev: checkpoint interval %d",
+          c->checkpoint_interval_seconds);
     CHECK(c->jwt_secret_len == strlen(DEV_SECRET) &&
               memcmp(c->jwt_secret, DEV_SECRET, c->jwt_secret_len) == 0,
           "dev: development JWT secret");
@@ -542,6 +548,12 @@ test_production_rules(void)
         {"TTL",
          {{"JWT_TTL_HOURS", "8761"}},
          "JWT_TTL_HOURS must be an integer from 1 to 8760 (one year)"},
+        {"checkpoint interval zero",
+         {{"CHECKPOINT_INTERVAL_SECONDS", "0"}},
+         "CHECKPOINT_INTERVAL_SECONDS must be an integer from 1 to 3600"},
+        {"standby given twice",
+         {{"DATABASE_READ_URL", "host=standby"}, {"DATABASE_READ_URL_FILE", "/dev/null"}},
+         "set DATABASE_READ_URL or DATABASE_READ_URL_FILE, not both"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kv change[4];
