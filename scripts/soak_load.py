@@ -64,23 +64,10 @@ RSS_BOUND_MIN_KB = 1024
 # set by scripts/soak with DFD_SOAK_VALGRIND=1: the directory of the gateway's valgrind log
 VALGRIND_LOGS = os.environ.get("DFD_SOAK_VALGRIND_LOGS", "")
 
-PASSED = 0
-FAILED = 0
-
-
-def record(cond, what, detail=""):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-        print("ok   %s" % what)
-    else:
-        FAILED += 1
-        print("FAIL %s" % what)
-        for line in str(detail).rstrip("\n").split("\n")[:20]:
-            if line:
-                print("    " + line[:300])
-    sys.stdout.flush()
-    return bool(cond)
+# one check: test_e2e's counters and output, with every passing check listed too (the soak's
+# samples are read by people)
+e2e.VERBOSE = True
+record = e2e.record
 
 
 def psql(sql, db=DB):
@@ -573,13 +560,13 @@ def main():
             c.gw.stop()
             if VALGRIND_LOGS and judged:
                 valgrind_clean(c)
-        if FAILED and c.gw is not None:
+        if e2e.FAILED and c.gw is not None:
             print("---- gateway log (last lines)")
             print("\n".join(c.gw.log_text().rstrip("\n").split("\n")[-15:]))
         e2e.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % DB, db="postgres", check=False)
         shutil.rmtree(c.tmp, ignore_errors=True)
-    print("soak: %d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    print("soak: %d passed, %d failed" % (e2e.PASSED, e2e.FAILED))
+    return 1 if e2e.FAILED else 0
 
 
 def valgrind_clean(c):
