@@ -87,6 +87,15 @@ cli_init(void)
     dfd_buf_free(&b);
 }
 
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    cli_init();
+    return 0;
+}
+
 static FILE *real_stdout;
 static char *captured;
 static size_t captured_len;

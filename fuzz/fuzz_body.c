@@ -80,21 +80,6 @@ static const spec specs[] = {
 
 #define N_SPECS (sizeof specs / sizeof specs[0])
 
-/* The UUID text shape, written here apart from body.c's gw_text_is_uuid. */
-static bool
-uuid_shape(const char *s)
-{
-    if (strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? s[i] != '-' : strchr("0123456789abcdefABCDEF", s[i]) == NULL || s[i] == '\0')
-            return false;
-    }
-    return true;
-}
-
 static void
 check_value(const gw_field *f, json_t *member, const char *text)
 {
@@ -112,7 +97,7 @@ check_value(const gw_field *f, json_t *member, const char *text)
                    "string value is not the member's text");
         FUZZ_CHECK((long)len >= f->min && (long)len <= f->max, "string length out of bounds");
         FUZZ_CHECK(f->type != GW_EMAIL || strchr(text, '@') != NULL, "email without @");
-        FUZZ_CHECK(f->type != GW_UUID || uuid_shape(text), "uuid field accepted a non-UUID");
+        FUZZ_CHECK(f->type != GW_UUID || fuzz_uuid_shape(text), "uuid field accepted a non-UUID");
         break;
     }
     case GW_INT: {

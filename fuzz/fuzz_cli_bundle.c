@@ -14,15 +14,6 @@
  */
 #include "cli_harness.h"
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cli_init();
-    return 0;
-}
-
 static void
 check_verified(bundle *b)
 {

@@ -13,15 +13,6 @@
 
 static dfd_note resign_note;
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cli_init();
-    return 0;
-}
-
 /* Each checkpoint line with its note re-signed by the harness key; other lines as they are. */
 static void
 resign_lines(const char *in, size_t len, dfd_buf *out)

@@ -114,20 +114,6 @@ all_digits(const char *s)
     return true;
 }
 
-static bool
-uuid_shape(const char *s)
-{
-    if (strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (dash ? s[i] != '-' : strchr("0123456789abcdefABCDEF", s[i]) == NULL)
-            return false;
-    }
-    return true;
-}
-
 static void
 check_uuid_out(const char *given, const char *out)
 {
@@ -153,13 +139,13 @@ check_params(gw_req *r)
         if (seq_ok)
             FUZZ_CHECK(strcmp(seq, p) == 0, "seq_param changed the number");
         replies = 0;
-        FUZZ_CHECK(gw_param_uuid(r, i, uuid) == uuid_shape(p), "gw_param_uuid disagrees");
+        FUZZ_CHECK(gw_param_uuid(r, i, uuid) == fuzz_uuid_shape(p), "gw_param_uuid disagrees");
         if (replies == 0)
             check_uuid_out(p, uuid);
     }
     {
         char org[37];
-        bool want = has_org_query && uuid_shape(org_query);
+        bool want = has_org_query && fuzz_uuid_shape(org_query);
 
         replies = 0;
         FUZZ_CHECK(org_param(r, org) == want, "org_param disagrees with the rule");

@@ -284,27 +284,29 @@ connect_now(const char *ci, const char *application_name)
     return c;
 }
 
+/* Closes one of this thread's connections (the primary's or the standby's) and forgets it. */
+static void
+close_thread_conn(PGconn **conn, pthread_key_t key)
+{
+    if (*conn != NULL) {
+        PQfinish(*conn);
+        *conn = NULL;
+        pthread_setspecific(key, NULL);
+        atomic_fetch_sub(&gw_db_connections, 1);
+    }
+}
+
 static void
 drop_connection(void)
 {
-    if (tls_conn != NULL) {
-        PQfinish(tls_conn);
-        tls_conn = NULL;
-        pthread_setspecific(conn_key, NULL);
-        atomic_fetch_sub(&gw_db_connections, 1);
-    }
+    close_thread_conn(&tls_conn, conn_key);
     tls_in_transaction = false;
 }
 
 static void
 drop_read_connection(void)
 {
-    if (tls_read_conn != NULL) {
-        PQfinish(tls_read_conn);
-        tls_read_conn = NULL;
-        pthread_setspecific(read_conn_key, NULL);
-        atomic_fetch_sub(&gw_db_connections, 1);
-    }
+    close_thread_conn(&tls_read_conn, read_conn_key);
 }
 
 void
