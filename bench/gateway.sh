@@ -12,11 +12,13 @@
 # Prints req/s, p50 and p99, non-2xx answers and socket errors, the ratio gateway/libpq, and the
 # gateway's peak and current RSS. Measures only; asserts nothing.
 #   bench/gateway.sh [SECONDS]     (default 10 per run; GATEWAY_THREADS default 8;
-#                                   BENCH_CONNS="1 16 64 256" the connection counts)
+#                                   BENCH_CONNS="1 16 64 256" the connection counts;
+#                                   BENCH_ROUTES="share healthz receipts" the routes)
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$DFD_ROOT"
 SECS=${1:-10}
 read -ra CONNS <<<"${BENCH_CONNS:-1 16 64 256}"
+ROUTES=" ${BENCH_ROUTES:-share healthz receipts} "
 THREADS=${GATEWAY_THREADS:-8}
 DB=dfd_bench
 ROLE=dfd_bench_gateway
@@ -122,14 +124,14 @@ run_pgbench() { # name, conns, script, -D definition
             head -n 5 | sed "s/^/pgbench $1 $2: /" >&2
     fi
 }
-for c in "${CONNS[@]}"; do
+[[ $ROUTES == *" share "* ]] && for c in "${CONNS[@]}"; do
     run_wrk share "$c" "$work/get.lua" "/share/$token"
     run_pgbench share "$c" "$work/share.sql" "token=$token"
     echo "share, $c connection(s): done" >&2
 done
-for c in "${CONNS[@]}"; do run_wrk healthz "$c" "$work/get.lua" /healthz; done
+[[ $ROUTES == *" healthz "* ]] && for c in "${CONNS[@]}"; do run_wrk healthz "$c" "$work/get.lua" /healthz; done
 echo "healthz: done" >&2
-for c in "${CONNS[@]}"; do
+[[ $ROUTES == *" receipts "* ]] && for c in "${CONNS[@]}"; do
     run_wrk receipts "$c" "$work/post.lua" /receipts
     run_pgbench receipts "$c" "$work/receipts.sql" "key=$key"
     echo "receipts, $c connection(s): done" >&2
@@ -145,6 +147,7 @@ fmt='%-15s | %5s | %13s | %8s | %8s | %9s | %6s | %s\n'
 printf "$fmt" route conns "gateway req/s" "p50 ms" "p99 ms" "libpq tps" ratio "non-2xx / socket errors"
 for route in "GET /share" "GET /healthz" "POST /receipts"; do
     name=$(sed 's/^.* \///' <<<"$route")
+    [[ $ROUTES == *" $name "* ]] || continue
     for c in "${CONNS[@]}"; do
         read -r rps p50 p99 bad sock <<<"${res[$name.$c.gw]}"
         pg=${res[$name.$c.pg]:-}

@@ -189,6 +189,7 @@ dfd_apikey_authenticate(PG_FUNCTION_ARGS)
     const char *why = "malformed key";
     Datum org = (Datum)0;
     MemoryContext caller = CurrentMemoryContext;
+    static SPIPlanPtr plan_lookup, plan_mark_used;
 
     if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
         elog(ERROR, "apikey_authenticate must return a record");
@@ -206,10 +207,12 @@ dfd_apikey_authenticate(PG_FUNCTION_ARGS)
         if (!dfd_sha256(k + 4 + DFD_APIKEY_ID_LEN + 1, DFD_APIKEY_SECRET_LEN, secret_hash))
             elog(ERROR, "SHA-256 failed");
         args[0] = CStringGetTextDatum(key_id);
-        rc = SPI_execute_with_args("SELECT org_id, secret_hash, revoked_at IS NOT NULL "
-                                   "FROM defendable.api_keys "
-                                   "WHERE key_id OPERATOR(pg_catalog.=) $1",
-                                   1, types, args, NULL, false, 1);
+        rc = SPI_execute_plan(dfd_saved_plan(&plan_lookup,
+                                             "SELECT org_id, secret_hash, revoked_at IS NOT NULL "
+                                             "FROM defendable.api_keys "
+                                             "WHERE key_id OPERATOR(pg_catalog.=) $1",
+                                             1, types),
+                              args, NULL, false, 1);
         if (rc != SPI_OK_SELECT)
             elog(ERROR, "cannot read API keys");
         why = "unknown key";
@@ -240,11 +243,15 @@ dfd_apikey_authenticate(PG_FUNCTION_ARGS)
         if (ok) {
             /* last_used_at to the minute: one write per key per minute, not per request */
             dfd_internal_writes++;
-            rc = SPI_execute_with_args(
-                "UPDATE defendable.api_keys SET last_used_at = pg_catalog.now() "
-                "WHERE key_id OPERATOR(pg_catalog.=) $1 AND (last_used_at IS NULL OR "
-                "last_used_at OPERATOR(pg_catalog.<) pg_catalog.now() - interval '1 minute')",
-                1, types, args, NULL, false, 0);
+            rc = SPI_execute_plan(
+                dfd_saved_plan(&plan_mark_used,
+                               "UPDATE defendable.api_keys SET last_used_at = pg_catalog.now() "
+                               "WHERE key_id OPERATOR(pg_catalog.=) $1 AND (last_used_at IS NULL "
+                               "OR last_used_at OPERATOR(pg_catalog.<) "
+                               "(pg_catalog.now() OPERATOR(pg_catalog.-) "
+                               "'1 minute'::pg_catalog.interval))",
+                               1, types),
+                args, NULL, false, 0);
             dfd_internal_writes--;
             if (rc != SPI_OK_UPDATE)
                 elog(ERROR, "cannot mark API key used");

@@ -204,18 +204,6 @@ dfd_append_init(void)
     RegisterSubXactCallback(subxact_callback, NULL);
 }
 
-static SPIPlanPtr
-prepare(const char *sql, int nargs, Oid *types)
-{
-    SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
-
-    if (plan == NULL)
-        elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-    if (SPI_keepplan(plan) != 0)
-        elog(ERROR, "SPI_keepplan failed");
-    return plan;
-}
-
 /*
  * Operators are written OPERATOR(pg_catalog.=) so that nothing on the caller's search_path
  * (the flush trigger runs at commit, under whatever path is set then) can stand in for them.
@@ -228,21 +216,24 @@ prepare_plans(void)
     Oid rec7[7] = {UUIDOID, INT8OID, TIMESTAMPTZOID, TEXTOID, BYTEAOID, JSONBOID, BYTEAOID};
     Oid dis5[5] = {UUIDOID, INT8OID, JSONBOID, JSONBOID, TEXTARRAYOID};
 
-    if (plan_head != NULL)
+    /* the last one prepared: a failure half way leaves it NULL and the rest are kept */
+    if (plan_flush != NULL)
         return;
     /* 0.7 keeps the frontier in the head row; a backend of an older schema reads NULL */
     heads_keep_frontier =
         get_attnum(get_relname_relid("heads", get_namespace_oid("defendable", false)),
                    "frontier") != InvalidAttrNumber;
-    plan_head = prepare(heads_keep_frontier
-                            ? "SELECT seq, hash, frontier FROM defendable.heads "
-                              "WHERE org_id OPERATOR(pg_catalog.=) $1"
-                            : "SELECT seq, hash, NULL::pg_catalog.bytea FROM defendable.heads "
-                              "WHERE org_id OPERATOR(pg_catalog.=) $1",
-                        1, uuid1);
-    plan_last = prepare("SELECT seq, hash, ts, xmin FROM defendable.receipts "
-                        "WHERE org_id OPERATOR(pg_catalog.=) $1 ORDER BY seq DESC LIMIT 1",
-                        1, uuid1);
+    dfd_saved_plan(&plan_head,
+                   heads_keep_frontier
+                       ? "SELECT seq, hash, frontier FROM defendable.heads "
+                         "WHERE org_id OPERATOR(pg_catalog.=) $1"
+                       : "SELECT seq, hash, NULL::pg_catalog.bytea FROM defendable.heads "
+                         "WHERE org_id OPERATOR(pg_catalog.=) $1",
+                   1, uuid1);
+    dfd_saved_plan(&plan_last,
+                   "SELECT seq, hash, ts, xmin FROM defendable.receipts "
+                   "WHERE org_id OPERATOR(pg_catalog.=) $1 ORDER BY seq DESC LIMIT 1",
+                   1, uuid1);
     /*
      * The touch writes the head as it stands after the transaction's first receipt for the org.
      * It queues the deferred flush, which has nothing left to write when that receipt is also
@@ -250,29 +241,32 @@ prepare_plans(void)
      * once, with a serialization error, when another transaction moved the head after this
      * one's snapshot was taken.
      */
-    plan_touch = prepare(heads_keep_frontier
-                             ? "INSERT INTO defendable.heads AS h (org_id, seq, hash, frontier) "
-                               "VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO UPDATE "
-                               "SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, "
-                               "frontier = EXCLUDED.frontier"
-                             : "INSERT INTO defendable.heads AS h (org_id, seq, hash) "
-                               "VALUES ($1, $2, $3) ON CONFLICT (org_id) DO UPDATE "
-                               "SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-                         heads_keep_frontier ? 4 : 3, head4);
-    plan_insert_receipt =
-        prepare("INSERT INTO defendable.receipts (org_id, seq, ts, kind, prev, fields, hash) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                7, rec7);
-    plan_insert_disclosure = prepare("INSERT INTO defendable.disclosures "
-                                     "(org_id, seq, salts, field_values, public_fields) "
-                                     "VALUES ($1, $2, $3, $4, $5)",
-                                     5, dis5);
-    plan_flush = prepare(heads_keep_frontier
-                             ? "UPDATE defendable.heads SET seq = $2, hash = $3, frontier = $4 "
-                               "WHERE org_id OPERATOR(pg_catalog.=) $1"
-                             : "UPDATE defendable.heads SET seq = $2, hash = $3 "
-                               "WHERE org_id OPERATOR(pg_catalog.=) $1",
-                         4, head4);
+    dfd_saved_plan(&plan_touch,
+                   heads_keep_frontier
+                       ? "INSERT INTO defendable.heads AS h (org_id, seq, hash, frontier) "
+                         "VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO UPDATE "
+                         "SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, "
+                         "frontier = EXCLUDED.frontier"
+                       : "INSERT INTO defendable.heads AS h (org_id, seq, hash) "
+                         "VALUES ($1, $2, $3) ON CONFLICT (org_id) DO UPDATE "
+                         "SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+                   heads_keep_frontier ? 4 : 3, head4);
+    dfd_saved_plan(&plan_insert_receipt,
+                   "INSERT INTO defendable.receipts (org_id, seq, ts, kind, prev, fields, hash) "
+                   "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                   7, rec7);
+    dfd_saved_plan(&plan_insert_disclosure,
+                   "INSERT INTO defendable.disclosures "
+                   "(org_id, seq, salts, field_values, public_fields) "
+                   "VALUES ($1, $2, $3, $4, $5)",
+                   5, dis5);
+    dfd_saved_plan(&plan_flush,
+                   heads_keep_frontier
+                       ? "UPDATE defendable.heads SET seq = $2, hash = $3, frontier = $4 "
+                         "WHERE org_id OPERATOR(pg_catalog.=) $1"
+                       : "UPDATE defendable.heads SET seq = $2, hash = $3 "
+                         "WHERE org_id OPERATOR(pg_catalog.=) $1",
+                   4, head4);
 }
 
 static void
@@ -703,14 +697,13 @@ policy_fields(text *kind)
     bool isnull;
     Datum d;
 
-    if (plan == NULL) {
-        Oid types[1] = {TEXTOID};
+    Oid types[1] = {TEXTOID};
 
-        plan = prepare("SELECT public_fields FROM defendable.disclosure_policy "
-                       "WHERE kind OPERATOR(pg_catalog.=) $1",
-                       1, types);
-    }
-    if (SPI_execute_plan(plan, arg, NULL, true, 1) != SPI_OK_SELECT)
+    if (SPI_execute_plan(dfd_saved_plan(&plan,
+                                        "SELECT public_fields FROM defendable.disclosure_policy "
+                                        "WHERE kind OPERATOR(pg_catalog.=) $1",
+                                        1, types),
+                         arg, NULL, true, 1) != SPI_OK_SELECT)
         elog(ERROR, "cannot read disclosure policy");
     if (SPI_processed != 1)
         return NULL;

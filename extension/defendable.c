@@ -5,6 +5,7 @@
 #include "dfd_pg.h"
 
 #include "catalog/namespace.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -102,6 +103,25 @@ dfd_report_core_error(dfd_status st, const char *what)
         break;
     }
     ereport(ERROR, (errcode(code), errmsg("%s: %s", what, dfd_status_text(st))));
+}
+
+/*
+ * The plan of one of the extension's statements, prepared on first use and kept for the life of
+ * the backend (the plan cache replans it when a table it reads changes). Statements on hot paths
+ * (share links, receipts, API keys) go through here: parsing and planning them on every call
+ * cost more than running them.
+ */
+SPIPlanPtr
+dfd_saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
+{
+    if (*slot == NULL) {
+        SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
+
+        if (plan == NULL || SPI_keepplan(plan) != 0)
+            elog(ERROR, "cannot prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+        *slot = plan;
+    }
+    return *slot;
 }
 
 /* OID of one of the extension's relations in schema defendable. */

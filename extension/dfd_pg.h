@@ -48,6 +48,10 @@ extern dfd_body_result dfd_build_body(dfd_buf *out, const pg_uuid_t *org, int64 
                                       const char *kind, size_t kind_len, const bytea *prev,
                                       Jsonb *fields);
 
+/* defendable.c: a statement prepared once per backend (inside SPI) */
+#include "executor/spi.h"
+extern SPIPlanPtr dfd_saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types);
+
 /* merkle.c (callers must be inside SPI) */
 #include "core/dfd_merkle.h"
 extern void dfd_merkle_root_at(const pg_uuid_t *org, uint64 size, uint8 out[DFD_SHA256_LEN]);

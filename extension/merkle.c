@@ -14,13 +14,24 @@
  */
 #include "dfd_pg.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 
 #include "core/dfd_merkle.h"
 
@@ -117,20 +128,7 @@ incomplete_tree(const pg_uuid_t *org, const char *what)
 
 /* Leaf hashes of the receipts with the given seqs; leaves[i] for seqs[i]. */
 /* Plans of the tree's reads, prepared once per backend. */
-static SPIPlanPtr plan_leaves, plan_nodes;
-
-static SPIPlanPtr
-saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types)
-{
-    if (*slot == NULL) {
-        SPIPlanPtr plan = SPI_prepare(sql, nargs, types);
-
-        if (plan == NULL || SPI_keepplan(plan) != 0)
-            elog(ERROR, "cannot prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-        *slot = plan;
-    }
-    return *slot;
-}
+static SPIPlanPtr plan_leaves, plan_nodes, plan_size;
 
 static void
 fetch_leaves(const pg_uuid_t *org, int64 *seqs, int n, dfd_hash *leaves, bool *found,
@@ -147,11 +145,11 @@ fetch_leaves(const pg_uuid_t *org, int64 *seqs, int n, dfd_hash *leaves, bool *f
     }
     args[0] = UUIDPGetDatum(org);
     args[1] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
-    rc = SPI_execute_plan(saved_plan(&plan_leaves,
-                                     "SELECT seq, hash FROM defendable.receipts "
-                                     "WHERE org_id OPERATOR(pg_catalog.=) $1 "
-                                     "AND seq OPERATOR(pg_catalog.=) ANY ($2)",
-                                     2, types),
+    rc = SPI_execute_plan(dfd_saved_plan(&plan_leaves,
+                                         "SELECT seq, hash FROM defendable.receipts "
+                                         "WHERE org_id OPERATOR(pg_catalog.=) $1 "
+                                         "AND seq OPERATOR(pg_catalog.=) ANY ($2)",
+                                         2, types),
                           args, NULL, !fresh_snapshot, 0);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "cannot read receipt hashes: %s", SPI_result_code_string(rc));
@@ -188,6 +186,164 @@ fold_perfect(dfd_hash *leaves, int count, dfd_hash out)
     memcpy(out, level[0], DFD_MERKLE_HASH_LEN);
 }
 
+/*
+ * Direct reads of the tree's rows through their primary keys, for proofs (statement snapshot).
+ *
+ * A proof needs a handful of point lookups. Run as SQL they went wrong two ways in
+ * bench/gateway.sh: executor start-up for every statement, and on a young org the planner
+ * choosing a sequential scan of the table (cheaper by its estimate for a few pages, and then kept
+ * in the backend's generic plan): 60% of share_resolve's time. Here every lookup is one descent
+ * of the primary key, whatever the table's size.
+ *
+ * These are the reads SPI would do with the active snapshot (read-only), so they see exactly
+ * the same rows. The caller's SELECT privilege is checked as SQL would; a table under forced
+ * row-level security is left to SQL (its policies apply there).
+ */
+typedef struct pk_reader {
+    Relation heap, index;
+    IndexScanDesc scan;
+    TupleTableSlot *slot;
+    AttrNumber hash_attno; /* the row's "hash" column */
+} pk_reader;
+
+static bool
+pk_reader_open(pk_reader *r, const char *relname, const AttrNumber *key_attnos, int nkeys)
+{
+    Oid relid = dfd_relation_oid(relname), indexid;
+
+    if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+        check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+        return false;
+    r->hash_attno = get_attnum(relid, "hash");
+    if (r->hash_attno == InvalidAttrNumber)
+        return false;
+    r->heap = table_open(relid, AccessShareLock);
+    indexid = RelationGetPrimaryKeyIndex(r->heap);
+    if (!OidIsValid(indexid)) {
+        table_close(r->heap, AccessShareLock);
+        return false;
+    }
+    r->index = index_open(indexid, AccessShareLock);
+    /* the key columns must be the ones the scan keys name, in that order */
+    if (r->index->rd_index->indnkeyatts != nkeys) {
+        index_close(r->index, AccessShareLock);
+        table_close(r->heap, AccessShareLock);
+        return false;
+    }
+    for (int i = 0; i < nkeys; i++) {
+        if (r->index->rd_index->indkey.values[i] != key_attnos[i]) {
+            index_close(r->index, AccessShareLock);
+            table_close(r->heap, AccessShareLock);
+            return false;
+        }
+    }
+    r->slot = table_slot_create(r->heap, NULL);
+    r->scan = index_beginscan(r->heap, r->index, GetActiveSnapshot(), nkeys, 0);
+    return true;
+}
+
+static void
+pk_reader_close(pk_reader *r)
+{
+    index_endscan(r->scan);
+    ExecDropSingleTupleTableSlot(r->slot);
+    index_close(r->index, AccessShareLock);
+    table_close(r->heap, AccessShareLock);
+}
+
+/* The 32-byte hash in column attno of the slot's row, or false. */
+static bool
+slot_hash(TupleTableSlot *slot, AttrNumber attno, uint8 out[DFD_MERKLE_HASH_LEN])
+{
+    bool isnull;
+    Datum d = slot_getattr(slot, attno, &isnull);
+    bytea *h;
+
+    if (isnull)
+        return false;
+    h = DatumGetByteaPP(d);
+    if (VARSIZE_ANY_EXHDR(h) != DFD_MERKLE_HASH_LEN)
+        return false;
+    memcpy(out, VARDATA_ANY(h), DFD_MERKLE_HASH_LEN);
+    return true;
+}
+
+/* Reads the wanted stored nodes by primary key; false when SQL has to do it. */
+static bool
+direct_nodes(node_source *s)
+{
+    static const AttrNumber keys[3] = {1, 2, 3};
+    pk_reader r;
+    ScanKeyData k[3];
+
+    if (!pk_reader_open(&r, "merkle_nodes", keys, 3))
+        return false;
+    for (int i = 0; i < s->n; i++) {
+        node_want *w = &s->wants[i];
+
+        if (w->level < DFD_STORED_LEVEL)
+            continue;
+        ScanKeyInit(&k[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(s->org));
+        ScanKeyInit(&k[1], 2, BTEqualStrategyNumber, F_INT2EQ, Int16GetDatum((int16)w->level));
+        ScanKeyInit(&k[2], 3, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum((int64)w->index));
+        index_rescan(r.scan, k, 3, NULL, 0);
+        /* a missing node stays without a hash: the caller reports the tree incomplete */
+        if (index_getnext_slot(r.scan, ForwardScanDirection, r.slot))
+            w->have = slot_hash(r.slot, r.hash_attno, w->hash);
+    }
+    pk_reader_close(&r);
+    return true;
+}
+
+/*
+ * Computes the wanted small subtrees (below the stored level) from their receipts' hashes,
+ * read as one primary-key range per subtree; false when SQL has to do it.
+ */
+static bool
+direct_small_subtrees(node_source *s)
+{
+    static const AttrNumber keys[2] = {1, 2};
+    pk_reader r;
+    ScanKeyData k[3];
+    dfd_hash leaves[1 << DFD_STORED_LEVEL];
+
+    if (!pk_reader_open(&r, "receipts", keys, 2))
+        return false;
+    for (int i = 0; i < s->n; i++) {
+        node_want *w = &s->wants[i];
+        int count, got = 0;
+        int64 first;
+
+        if (w->level >= DFD_STORED_LEVEL)
+            continue;
+        count = 1 << w->level;
+        first = (int64)(w->index << w->level) + 1;
+        ScanKeyInit(&k[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(s->org));
+        ScanKeyInit(&k[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(first));
+        ScanKeyInit(&k[2], 2, BTLessEqualStrategyNumber, F_INT8LE,
+                    Int64GetDatum(first + count - 1));
+        index_rescan(r.scan, k, 3, NULL, 0);
+        while (got < count && index_getnext_slot(r.scan, ForwardScanDirection, r.slot)) {
+            bool isnull;
+            uint8 h[DFD_SHA256_LEN];
+
+            /* rows come in seq order: each must be the next one of the range */
+            if (DatumGetInt64(slot_getattr(r.slot, 2, &isnull)) != first + got)
+                incomplete_tree(s->org, "A receipt of the tree is missing.");
+            if (!slot_hash(r.slot, r.hash_attno, h) ||
+                !dfd_merkle_leaf_hash(h, DFD_SHA256_LEN, leaves[got]))
+                incomplete_tree(s->org, "A receipt hash is not 32 bytes.");
+            got++;
+        }
+        if (got != count)
+            incomplete_tree(s->org, "A receipt of the tree is missing.");
+        fold_perfect(leaves, count, w->hash);
+        w->have = true;
+    }
+    pk_reader_close(&r);
+    return true;
+}
+
 /* Fetches every wanted node: stored ones in one query, small ones from receipt hashes. */
 static void
 source_fetch(node_source *s)
@@ -199,6 +355,14 @@ source_fetch(node_source *s)
     dfd_hash *leaves;
     bool *found;
 
+    /* proofs read by primary key; appends (a fresh snapshot after the org lock) through SQL */
+    if (!s->fresh_snapshot && direct_nodes(s) && direct_small_subtrees(s)) {
+        for (int i = 0; i < s->n; i++)
+            if (!s->wants[i].have)
+                incomplete_tree(s->org, "A stored node of the tree is missing.");
+        s->recording = false;
+        return;
+    }
     for (int i = 0; i < s->n; i++) {
         if (s->wants[i].level >= DFD_STORED_LEVEL) {
             levels[nstored] = Int16GetDatum((int16)s->wants[i].level);
@@ -221,13 +385,13 @@ source_fetch(node_source *s)
         /* one index probe per wanted node, whatever the planner thinks of the array's size: a
          * join let it pick a hash join that read every node of the org to find a handful */
         rc = SPI_execute_plan(
-            saved_plan(&plan_nodes,
-                       "SELECT w.level, w.idx, (SELECT n.hash FROM defendable.merkle_nodes n "
-                       "WHERE n.org_id OPERATOR(pg_catalog.=) $1 "
-                       "AND n.level OPERATOR(pg_catalog.=) w.level "
-                       "AND n.idx OPERATOR(pg_catalog.=) w.idx) "
-                       "FROM unnest($2, $3) AS w(level, idx)",
-                       3, types),
+            dfd_saved_plan(&plan_nodes,
+                           "SELECT w.level, w.idx, (SELECT n.hash FROM defendable.merkle_nodes n "
+                           "WHERE n.org_id OPERATOR(pg_catalog.=) $1 "
+                           "AND n.level OPERATOR(pg_catalog.=) w.level "
+                           "AND n.idx OPERATOR(pg_catalog.=) w.idx) "
+                           "FROM unnest($2, $3) AS w(level, idx)",
+                           3, types),
             args, NULL, !s->fresh_snapshot, 0);
         if (rc != SPI_OK_SELECT)
             elog(ERROR, "cannot read Merkle nodes: %s", SPI_result_code_string(rc));
@@ -295,9 +459,12 @@ org_size(const pg_uuid_t *org)
 
     if (dfd_pending_head(org, &seq, hash))
         return seq;
-    if (SPI_execute_with_args("SELECT seq FROM defendable.receipts "
-                              "WHERE org_id OPERATOR(pg_catalog.=) $1 ORDER BY seq DESC LIMIT 1",
-                              1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+    if (SPI_execute_plan(dfd_saved_plan(&plan_size,
+                                        "SELECT seq FROM defendable.receipts "
+                                        "WHERE org_id OPERATOR(pg_catalog.=) $1 "
+                                        "ORDER BY seq DESC LIMIT 1",
+                                        1, types),
+                         args, NULL, true, 1) != SPI_OK_SELECT)
         elog(ERROR, "cannot read the ledger size");
     if (SPI_processed == 1)
         seq =
@@ -406,19 +573,15 @@ dfd_merkle_store_node(void *ctx, unsigned level, uint64_t index, const dfd_hash 
 {
     const pg_uuid_t *org = ctx;
     Datum args[4];
+    Oid types[4] = {UUIDOID, INT2OID, INT8OID, BYTEAOID};
     int rc;
 
     if (level < DFD_STORED_LEVEL)
         return true;
-    if (plan_insert_node == NULL) {
-        Oid types[4] = {UUIDOID, INT2OID, INT8OID, BYTEAOID};
-
-        plan_insert_node = SPI_prepare("INSERT INTO defendable.merkle_nodes (org_id, level, idx, "
-                                       "hash) VALUES ($1, $2, $3, $4)",
-                                       4, types);
-        if (plan_insert_node == NULL || SPI_keepplan(plan_insert_node) != 0)
-            elog(ERROR, "cannot prepare Merkle node insert");
-    }
+    dfd_saved_plan(&plan_insert_node,
+                   "INSERT INTO defendable.merkle_nodes (org_id, level, idx, hash) "
+                   "VALUES ($1, $2, $3, $4)",
+                   4, types);
     args[0] = UUIDPGetDatum(org);
     args[1] = Int16GetDatum((int16)level);
     args[2] = Int64GetDatum((int64)index);

@@ -49,12 +49,16 @@ bundle_text(const pg_uuid_t *org, int64 seq, dfd_buf *out)
     int n;
     char num[64];
 
+    static SPIPlanPtr plan_checkpoint;
+
     dfd_buf_puts(out, "{\"checkpoint\":");
-    if (SPI_execute_with_args("SELECT tree_size, note FROM defendable.checkpoints "
-                              "WHERE org_id OPERATOR(pg_catalog.=) $1 "
-                              "AND tree_size OPERATOR(pg_catalog.>=) $2 "
-                              "ORDER BY tree_size DESC, recorded_at DESC LIMIT 1",
-                              2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+    if (SPI_execute_plan(dfd_saved_plan(&plan_checkpoint,
+                                        "SELECT tree_size, note FROM defendable.checkpoints "
+                                        "WHERE org_id OPERATOR(pg_catalog.=) $1 "
+                                        "AND tree_size OPERATOR(pg_catalog.>=) $2 "
+                                        "ORDER BY tree_size DESC, recorded_at DESC LIMIT 1",
+                                        2, types),
+                         args, NULL, true, 1) != SPI_OK_SELECT)
         elog(ERROR, "cannot read checkpoints");
     if (SPI_processed == 1) {
         bool isnull;
@@ -258,6 +262,8 @@ share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
     dfd_buf out;
     Jsonb *j;
     int rc;
+    /* one plan per counting mode: a backend may outlive an ALTER EXTENSION UPDATE */
+    static SPIPlanPtr plan_lookup, plan_count[3];
 
     /* the length is public knowledge; anything else goes through the same lookup */
     if (VARSIZE_ANY_EXHDR(token) != DFD_SHARE_TOKEN_LEN)
@@ -265,10 +271,13 @@ share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
     args[0] = PointerGetDatum(token_hash_of(VARDATA_ANY(token), DFD_SHARE_TOKEN_LEN));
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");
-    rc = SPI_execute_with_args("SELECT org_id, seq, share_id FROM defendable.shares "
-                               "WHERE token_hash OPERATOR(pg_catalog.=) $1 AND revoked_at IS NULL "
-                               "AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
-                               1, types, args, NULL, true, 1);
+    rc = SPI_execute_plan(
+        dfd_saved_plan(&plan_lookup,
+                       "SELECT org_id, seq, share_id FROM defendable.shares "
+                       "WHERE token_hash OPERATOR(pg_catalog.=) $1 AND revoked_at IS NULL "
+                       "AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
+                       1, types),
+        args, NULL, true, 1);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "cannot read share links");
     if (SPI_processed != 1)
@@ -284,27 +293,33 @@ share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
             args[0] = UUIDPGetDatum(&share);
             args[1] = Int16GetDatum((int16)(MyProcPid % SHARE_COUNT_SHARDS));
             args[2] = UUIDPGetDatum(&org);
-            rc = SPI_execute_with_args(
-                mode == COUNT_SHARDED_BY_ORG
-                    ? "INSERT INTO defendable.share_access_counts AS c "
-                      "(org_id, share_id, shard, accesses, last_access_at) "
-                      "VALUES ($3, $1, $2, 1, pg_catalog.now()) "
-                      "ON CONFLICT (org_id, share_id, shard) DO UPDATE SET accesses = c.accesses "
-                      "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now()"
-                    : "INSERT INTO defendable.share_access_counts AS c "
-                      "(share_id, shard, accesses, last_access_at) "
-                      "VALUES ($1, $2, 1, pg_catalog.now()) "
-                      "ON CONFLICT (share_id, shard) DO UPDATE SET accesses = c.accesses "
-                      "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now()",
-                mode == COUNT_SHARDED_BY_ORG ? 3 : 2, types, args, NULL, false, 0);
+            rc = SPI_execute_plan(
+                dfd_saved_plan(
+                    &plan_count[mode],
+                    mode == COUNT_SHARDED_BY_ORG
+                        ? "INSERT INTO defendable.share_access_counts AS c "
+                          "(org_id, share_id, shard, accesses, last_access_at) "
+                          "VALUES ($3, $1, $2, 1, pg_catalog.now()) "
+                          "ON CONFLICT (org_id, share_id, shard) DO UPDATE SET accesses = "
+                          "c.accesses "
+                          "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now()"
+                        : "INSERT INTO defendable.share_access_counts AS c "
+                          "(share_id, shard, accesses, last_access_at) "
+                          "VALUES ($1, $2, 1, pg_catalog.now()) "
+                          "ON CONFLICT (share_id, shard) DO UPDATE SET accesses = c.accesses "
+                          "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now()",
+                    mode == COUNT_SHARDED_BY_ORG ? 3 : 2, types),
+                args, NULL, false, 0);
             if (rc != SPI_OK_INSERT)
                 elog(ERROR, "cannot count share access");
         } else {
-            rc =
-                SPI_execute_with_args("UPDATE defendable.shares SET access_count = access_count "
-                                      "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now() "
-                                      "WHERE token_hash OPERATOR(pg_catalog.=) $1",
-                                      1, types, args, NULL, false, 0);
+            rc = SPI_execute_plan(
+                dfd_saved_plan(&plan_count[mode],
+                               "UPDATE defendable.shares SET access_count = access_count "
+                               "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now() "
+                               "WHERE token_hash OPERATOR(pg_catalog.=) $1",
+                               1, types),
+                args, NULL, false, 0);
             if (rc != SPI_OK_UPDATE)
                 elog(ERROR, "cannot count share access");
         }

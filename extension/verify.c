@@ -344,14 +344,19 @@ fetch_receipt(const pg_uuid_t *org, int64 seq)
     Oid types[2] = {UUIDOID, INT8OID};
     Datum args[2] = {UUIDPGetDatum(org), Int64GetDatum(seq)};
     int rc;
+    static SPIPlanPtr plan;
 
-    rc = SPI_execute_with_args(
-        "SELECT r.org_id, r.seq, r.ts, r.kind, r.prev, r.fields, r.hash, "
-        "       d.salts, d.field_values, d.public_fields "
-        "FROM defendable.receipts r LEFT JOIN defendable.disclosures d "
-        "  ON d.org_id OPERATOR(pg_catalog.=) r.org_id AND d.seq OPERATOR(pg_catalog.=) r.seq "
-        "WHERE r.org_id OPERATOR(pg_catalog.=) $1 AND r.seq OPERATOR(pg_catalog.=) $2",
-        2, types, args, NULL, true, 1);
+    rc = SPI_execute_plan(
+        dfd_saved_plan(
+            &plan,
+            "SELECT r.org_id, r.seq, r.ts, r.kind, r.prev, r.fields, r.hash, "
+            "       d.salts, d.field_values, d.public_fields "
+            "FROM defendable.receipts r LEFT JOIN defendable.disclosures d "
+            "  ON d.org_id OPERATOR(pg_catalog.=) r.org_id "
+            " AND d.seq OPERATOR(pg_catalog.=) r.seq "
+            "WHERE r.org_id OPERATOR(pg_catalog.=) $1 AND r.seq OPERATOR(pg_catalog.=) $2",
+            2, types),
+        args, NULL, true, 1);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "cannot read receipt: %s", SPI_result_code_string(rc));
     return SPI_processed == 1;
