@@ -285,13 +285,23 @@ share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
     org = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
     share = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-    /* a hot standby (or any read-only transaction) serves links without counting them */
+    dfd_buf_init(&out);
+    bundle_text(&org, seq, &out);
+    j = text_to_jsonb(&out, caller);
+    /*
+     * Counted last: the counter row stays locked until commit, and counting before building
+     * the bundle kept the next resolve of the link on that row waiting for the whole build
+     * (Lock:transactionid waits under bench/gateway.sh's load). A hot standby (or any
+     * read-only transaction) serves links without counting them.
+     */
     if (!XactReadOnly) {
         dfd_internal_writes++;
         if (mode != COUNT_ON_SHARE_ROW) {
             types[0] = UUIDOID;
             args[0] = UUIDPGetDatum(&share);
-            args[1] = Int16GetDatum((int16)(MyProcPid % SHARE_COUNT_SHARDS));
+            /* backend ids are small and dense (the lowest free slot), so concurrent sessions
+             * seldom share a counter row; process ids, spread at random, often did */
+            args[1] = Int16GetDatum((int16)(MyBackendId % SHARE_COUNT_SHARDS));
             args[2] = UUIDPGetDatum(&org);
             rc = SPI_execute_plan(
                 dfd_saved_plan(
@@ -300,9 +310,9 @@ share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
                         ? "INSERT INTO defendable.share_access_counts AS c "
                           "(org_id, share_id, shard, accesses, last_access_at) "
                           "VALUES ($3, $1, $2, 1, pg_catalog.now()) "
-                          "ON CONFLICT (org_id, share_id, shard) DO UPDATE SET accesses = "
-                          "c.accesses "
-                          "OPERATOR(pg_catalog.+) 1, last_access_at = pg_catalog.now()"
+                          "ON CONFLICT (org_id, share_id, shard) DO UPDATE "
+                          "SET accesses = c.accesses OPERATOR(pg_catalog.+) 1, "
+                          "last_access_at = pg_catalog.now()"
                         : "INSERT INTO defendable.share_access_counts AS c "
                           "(share_id, shard, accesses, last_access_at) "
                           "VALUES ($1, $2, 1, pg_catalog.now()) "
@@ -325,9 +335,6 @@ share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
         }
         dfd_internal_writes--;
     }
-    dfd_buf_init(&out);
-    bundle_text(&org, seq, &out);
-    j = text_to_jsonb(&out, caller);
     SPI_finish();
     PG_RETURN_JSONB_P(j);
 }

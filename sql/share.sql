@@ -27,7 +27,9 @@ SELECT b::text !~ 'k/7' AS storage_key_withheld FROM defendable.share_resolve(:'
 SELECT accesses, last_access_at IS NOT NULL AS accessed FROM defendable.share_access(:'s1');
 SELECT access_count AS share_row_untouched FROM defendable.shares WHERE share_id = :'s1';
 -- the count is the sum over the backends' counter rows
-INSERT INTO defendable.share_access_counts (org_id, share_id, shard, accesses, last_access_at) VALUES (:orgs, :'s1', (pg_backend_pid() + 1) % 16, 5, now());
+INSERT INTO defendable.share_access_counts (org_id, share_id, shard, accesses, last_access_at)
+SELECT :orgs, :'s1', min(s), 5, now() FROM generate_series(0, 15) s
+WHERE s NOT IN (SELECT shard FROM defendable.share_access_counts WHERE share_id = :'s1');
 SELECT accesses AS summed_over_shards FROM defendable.share_access(:'s1');
 
 -- revocation: only by the owning org, once
