@@ -9,16 +9,18 @@
 #   GET  /healthz         (no SQL: the HTTP floor)
 #   POST /receipts        (API key)  against pgbench: receipt_create_by_key(:key, ...)
 # and pgbench (-M prepared, -j 2, same role, same socket) runs the SQL at the same concurrency.
-# Prints req/s, p50 and p99, non-2xx answers and socket errors, the ratio gateway/libpq, and the
-# gateway's peak and current RSS. Measures only; asserts nothing.
+# Prints req/s, p50 and p99 of both (pgbench's from its per-transaction log), non-2xx answers
+# and socket errors, the ratio gateway/libpq, and the gateway's peak and current RSS. Measures
+# only; asserts nothing.
 #   bench/gateway.sh [SECONDS]     (default 10 per run; GATEWAY_THREADS default 8;
 #                                   BENCH_CONNS="1 16 64 256" the connection counts;
-#                                   BENCH_ROUTES="share healthz receipts" the routes)
+#                                   BENCH_ROUTES="share share_ro healthz receipts" the routes;
+#                                   share_ro: the link again, the role's transactions read-only)
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$DFD_ROOT"
 SECS=${1:-10}
 read -ra CONNS <<<"${BENCH_CONNS:-1 16 64 256}"
-ROUTES=" ${BENCH_ROUTES:-share healthz receipts} "
+ROUTES=" ${BENCH_ROUTES:-share share_ro healthz receipts} "
 THREADS=${GATEWAY_THREADS:-8}
 DB=dfd_bench
 ROLE=dfd_bench_gateway
@@ -30,8 +32,10 @@ dfd_build_and_install
 work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
 chmod 755 "$work"
 gw=""
+hwm=0 # the highest VmHWM (MB) of the gateway processes of this run
 stop_gateway() {
     [ -n "$gw" ] || return 0
+    hwm=$(awk -v m="$hwm" '/^VmHWM/ { v = $2 / 1024; printf "%.1f", (v > m ? v : m) }' "/proc/$gw/status" 2>/dev/null || echo "$hwm")
     kill -TERM "$gw" 2>/dev/null || true
     wait "$gw" 2>/dev/null && echo "gateway stopped (SIGTERM, exit 0)" >&2 || echo "gateway stopped (exit $?)" >&2
     gw=""
@@ -57,12 +61,15 @@ echo "org $org: $(psql -XAt -c "SELECT count(*) FROM defendable.receipts WHERE o
 port=$(dfd_free_port)
 base=http://127.0.0.1:$port
 secret=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')
-env -i PATH="$PATH" ENV=development PORT="$port" DATABASE_URL="host=$PGHOST port=$PGPORT dbname=$DB user=$ROLE" \
-    JWT_SECRET="$secret" LEDGER_ORIGIN=bench.localhost MAIL_DIR="$work/mail" GATEWAY_THREADS="$THREADS" \
-    API_BASE_URL="$base" APP_BASE_URL="$base" "$DFD_ROOT/gateway/defendable-gateway" >"$work/gateway.log" 2>&1 &
-gw=$!
-for _ in $(seq 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fsS "$base/healthz" >/dev/null || { tail -n 20 "$work/gateway.log" >&2; exit 1; }
+start_gateway() {
+    env -i PATH="$PATH" ENV=development PORT="$port" DATABASE_URL="host=$PGHOST port=$PGPORT dbname=$DB user=$ROLE" \
+        JWT_SECRET="$secret" LEDGER_ORIGIN=bench.localhost MAIL_DIR="$work/mail" GATEWAY_THREADS="$THREADS" \
+        API_BASE_URL="$base" APP_BASE_URL="$base" "$DFD_ROOT/gateway/defendable-gateway" >>"$work/gateway.log" 2>&1 &
+    gw=$!
+    for _ in $(seq 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+    curl -fsS "$base/healthz" >/dev/null || { tail -n 20 "$work/gateway.log" >&2; exit 1; }
+}
+start_gateway
 echo "gateway pid $gw on port $port, GATEWAY_THREADS=$THREADS, RSS after start: $(awk '/^VmRSS/ {print $2, $3}' "/proc/$gw/status")"
 
 jwt=$(JWT_SECRET="$secret" "$DFD_ROOT/scripts/session-token" "$user" 3600)
@@ -115,10 +122,15 @@ run_wrk() { # name, conns, lua, path
 run_pgbench() { # name, conns, script, -D definition
     local log=$work/pgbench.$1.$2.log
     drain
-    pgbench -n -M prepared -U "$ROLE" -c "$2" -j $(( $2 < 2 ? $2 : 2 )) -T "$SECS" -D "$4" -f "$3" "$DB" >"$log" 2>&1 ||
+    rm -f "$work/pglat.$1.$2".*
+    pgbench -n -M prepared -U "$ROLE" -c "$2" -j $(( $2 < 2 ? $2 : 2 )) -T "$SECS" -D "$4" -f "$3" \
+        -l --log-prefix="$work/pglat.$1.$2" "$DB" >"$log" 2>&1 ||
         { echo "pgbench failed ($1, $2 clients):" >&2; tail -n 20 "$log" >&2; return 1; }
     # pgbench prints no tps when no transaction finished (-T shorter than connecting 256 clients)
     res[$1.$2.pg]=$(awk '/^tps = / { print $3 } /actually processed: 0(\/|$)/ { print 0 }' "$log")
+    # p50 and p99 of the same SQL over libpq, from pgbench's per-transaction log (3rd field, us)
+    res[$1.$2.pglat]=$(cat "$work/pglat.$1.$2".* 2>/dev/null | awk '{ print $3 }' | sort -n |
+        awk '{ v[NR] = $1 } END { if (NR) printf "%.3f %.3f", v[int(NR * 0.5) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000; else printf "- -" }')
     if [ -z "${res[$1.$2.pg]}" ] || grep -qiE 'error|aborted' "$log"; then
         grep -vE '^(transaction type|scaling factor|query mode|number of|latency|initial connection|duration|maximum number)' "$log" |
             head -n 5 | sed "s/^/pgbench $1 $2: /" >&2
@@ -129,6 +141,23 @@ run_pgbench() { # name, conns, script, -D definition
     run_pgbench share "$c" "$work/share.sql" "token=$token"
     echo "share, $c connection(s): done" >&2
 done
+# The same link resolved in read-only transactions, as a hot standby serves it (DATABASE_READ_URL):
+# nothing is counted. Side by side with "share", this shows what the access count's write costs.
+if [[ $ROUTES == *" share_ro "* ]]; then
+    drain
+    stop_gateway
+    psql -qX -v ON_ERROR_STOP=1 -c "ALTER ROLE $ROLE SET default_transaction_read_only = on"
+    start_gateway
+    for c in "${CONNS[@]}"; do
+        run_wrk share_ro "$c" "$work/get.lua" "/share/$token"
+        run_pgbench share_ro "$c" "$work/share.sql" "token=$token"
+        echo "share, read-only, $c connection(s): done" >&2
+    done
+    drain
+    stop_gateway
+    psql -qX -v ON_ERROR_STOP=1 -c "ALTER ROLE $ROLE RESET default_transaction_read_only"
+    start_gateway
+fi
 [[ $ROUTES == *" healthz "* ]] && for c in "${CONNS[@]}"; do run_wrk healthz "$c" "$work/get.lua" /healthz; done
 echo "healthz: done" >&2
 [[ $ROUTES == *" receipts "* ]] && for c in "${CONNS[@]}"; do
@@ -137,26 +166,31 @@ echo "healthz: done" >&2
     echo "receipts, $c connection(s): done" >&2
 done
 drain
-hwm=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$gw/status")
 rss=$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$gw/status")
 stop_gateway
 
 echo
 echo "${SECS} s per run; wrk --timeout 10s; pgbench -M prepared -j 2 as $ROLE over the same socket"
-fmt='%-15s | %5s | %13s | %8s | %8s | %9s | %6s | %s\n'
-printf "$fmt" route conns "gateway req/s" "p50 ms" "p99 ms" "libpq tps" ratio "non-2xx / socket errors"
-for route in "GET /share" "GET /healthz" "POST /receipts"; do
-    name=$(sed 's/^.* \///' <<<"$route")
+fmt='%-15s | %5s | %13s | %8s | %8s | %9s | %8s | %8s | %6s | %s\n'
+printf "$fmt" route conns "gateway req/s" "p50 ms" "p99 ms" "libpq tps" "libpq p50" "libpq p99" ratio "non-2xx / socket errors"
+for name in share share_ro healthz receipts; do
+    case $name in
+    share) route="GET /share" ;;
+    healthz) route="GET /healthz" ;;
+    receipts) route="POST /receipts" ;;
+    share_ro) route="GET /share (ro)" ;;
+    esac
     [[ $ROUTES == *" $name "* ]] || continue
     for c in "${CONNS[@]}"; do
         read -r rps p50 p99 bad sock <<<"${res[$name.$c.gw]}"
         pg=${res[$name.$c.pg]:-}
+        read -r pg50 pg99 <<<"${res[$name.$c.pglat]:-- -}"
         ratio=$( [ -n "$pg" ] && awk -v a="$rps" -v b="$pg" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }' || echo -)
-        printf "$fmt" "$route" "$c" "$rps" "$p50" "$p99" "$( [ -n "$pg" ] && printf '%.1f' "$pg" || echo -)" "$ratio" "$bad / $sock"
+        printf "$fmt" "$route" "$c" "$rps" "$p50" "$p99" "$( [ -n "$pg" ] && printf '%.1f' "$pg" || echo -)" "$pg50" "$pg99" "$ratio" "$bad / $sock"
     done
 done
 echo "design targets (not checked here): GET /share ratio >= 0.7, gateway RSS < 32 MB"
-echo "gateway RSS after the runs: VmHWM $hwm MB (peak), VmRSS $rss MB"
+echo "gateway RSS after the runs: VmHWM $hwm MB (peak of the run's gateway processes), VmRSS $rss MB"
 echo "receipts in the org at the end: $(psql -XAt -c "SELECT count(*) FROM defendable.receipts WHERE org_id = '$org'")"
 # what the gateway logged as a 5xx answer or a warning during the runs, counted (digits as N)
 {
