@@ -13,7 +13,8 @@ MODULE_big = defendable
 DATA = extension/defendable--0.1.sql extension/defendable--0.1--0.2.sql \
        extension/defendable--0.2--0.3.sql extension/defendable--0.3--0.4.sql \
        extension/defendable--0.4--0.5.sql extension/defendable--0.5--0.6.sql \
-       extension/defendable--0.6--0.7.sql extension/defendable--0.7--0.8.sql
+       extension/defendable--0.6--0.7.sql extension/defendable--0.7--0.8.sql \
+       extension/defendable--0.8--0.9.sql
 PGFILEDESC = "defendable - tamper-evident receipts ledger"
 
 CORE_SRCS = extension/core/dfd_buf.c extension/core/dfd_encode.c extension/core/dfd_sha256.c \

@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
@@ -242,6 +243,7 @@ typedef enum share_count_mode {
     COUNT_ON_SHARE_ROW,   /* up to 0.6: an UPDATE of the share row itself */
     COUNT_SHARDED,        /* 0.7: one of 16 counter rows of the link */
     COUNT_SHARDED_BY_ORG, /* from 0.8: the same, keyed by org first (one shard per org) */
+    COUNT_NONE,           /* from 0.9, share_resolve_uncounted: the caller counts in batches */
 } share_count_mode;
 
 /*
@@ -263,7 +265,7 @@ share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
     Jsonb *j;
     int rc;
     /* one plan per counting mode: a backend may outlive an ALTER EXTENSION UPDATE */
-    static SPIPlanPtr plan_lookup, plan_count[3];
+    static SPIPlanPtr plan_lookup, plan_count[COUNT_NONE];
 
     /* the length is public knowledge; anything else goes through the same lookup */
     if (VARSIZE_ANY_EXHDR(token) != DFD_SHARE_TOKEN_LEN)
@@ -294,7 +296,7 @@ share_resolve(FunctionCallInfo fcinfo, share_count_mode mode)
      * (Lock:transactionid waits under bench/gateway.sh's load). A hot standby (or any
      * read-only transaction) serves links without counting them.
      */
-    if (!XactReadOnly) {
+    if (mode != COUNT_NONE && !XactReadOnly) {
         dfd_internal_writes++;
         if (mode != COUNT_ON_SHARE_ROW) {
             types[0] = UUIDOID;
@@ -361,6 +363,100 @@ Datum
 dfd_share_resolve_by_org(PG_FUNCTION_ARGS)
 {
     return share_resolve(fcinfo, COUNT_SHARDED_BY_ORG);
+}
+
+PG_FUNCTION_INFO_V1(dfd_share_resolve_uncounted);
+/* share_resolve_uncounted(token) from 0.9: the bundle only; the caller adds the access later
+ * with share_access_add (the gateway, once a second for all the links it served). */
+Datum
+dfd_share_resolve_uncounted(PG_FUNCTION_ARGS)
+{
+    return share_resolve(fcinfo, COUNT_NONE);
+}
+
+/* One call adds at most this many links' counts: the gateway sends one second's worth. */
+#define SHARE_ACCESS_ADD_MAX_LINKS 10000
+/* More accesses than this for one link in one call is not a count a gateway can have seen. */
+#define SHARE_ACCESS_ADD_MAX_COUNT INT64CONST(1000000000)
+
+PG_FUNCTION_INFO_V1(dfd_share_access_add);
+/*
+ * share_access_add(tokens text[], accesses bigint[]) from 0.9: adds accesses[i] to the link of
+ * tokens[i], on this backend's counter row of the link, with one upsert per link. A token that
+ * names no link (never existed, or deleted since) is skipped; revoked and expired links are
+ * still counted, since the accesses were served while they were active. Returns how many links
+ * were counted. The whole call is one statement: a bad element fails it and writes nothing.
+ */
+Datum
+dfd_share_access_add(PG_FUNCTION_ARGS)
+{
+    ArrayType *tokens = PG_GETARG_ARRAYTYPE_P(0);
+    ArrayType *counts = PG_GETARG_ARRAYTYPE_P(1);
+    Datum *tok, *cnt;
+    bool *tok_null, *cnt_null;
+    int ntok, ncnt;
+    int64 counted = 0;
+    Oid types[3] = {BYTEAOID, INT2OID, INT8OID};
+    Datum args[3];
+    static SPIPlanPtr plan_add;
+
+    if (ARR_NDIM(tokens) > 1 || ARR_NDIM(counts) > 1)
+        ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+                        errmsg("tokens and accesses must be one-dimensional arrays")));
+    deconstruct_array(tokens, TEXTOID, -1, false, TYPALIGN_INT, &tok, &tok_null, &ntok);
+    deconstruct_array(counts, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &cnt, &cnt_null, &ncnt);
+    if (ntok != ncnt)
+        ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+                        errmsg("tokens and accesses must have the same length"),
+                        errdetail("%d tokens, %d counts.", ntok, ncnt)));
+    if (ntok > SHARE_ACCESS_ADD_MAX_LINKS)
+        ereport(ERROR,
+                (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many links in one call"),
+                 errdetail("At most %d, got %d.", SHARE_ACCESS_ADD_MAX_LINKS, ntok)));
+    /* every element checked before the first write */
+    for (int i = 0; i < ntok; i++) {
+        if (tok_null[i] || cnt_null[i])
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("tokens and accesses must not contain nulls")));
+        if (DatumGetInt64(cnt[i]) < 1 || DatumGetInt64(cnt[i]) > SHARE_ACCESS_ADD_MAX_COUNT)
+            ereport(ERROR,
+                    (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                     errmsg("access counts must be between 1 and " INT64_FORMAT,
+                            SHARE_ACCESS_ADD_MAX_COUNT),
+                     errdetail("Element %d is " INT64_FORMAT ".", i + 1, DatumGetInt64(cnt[i]))));
+    }
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    dfd_internal_writes++;
+    for (int i = 0; i < ntok; i++) {
+        text *t = DatumGetTextPP(tok[i]);
+        int rc;
+
+        /* the length is public knowledge: anything else cannot name a link */
+        if (VARSIZE_ANY_EXHDR(t) != DFD_SHARE_TOKEN_LEN)
+            continue;
+        args[0] = PointerGetDatum(token_hash_of(VARDATA_ANY(t), DFD_SHARE_TOKEN_LEN));
+        args[1] = Int16GetDatum((int16)(MyBackendId % SHARE_COUNT_SHARDS));
+        args[2] = cnt[i];
+        rc = SPI_execute_plan(
+            dfd_saved_plan(&plan_add,
+                           "INSERT INTO defendable.share_access_counts AS c "
+                           "(org_id, share_id, shard, accesses, last_access_at) "
+                           "SELECT s.org_id, s.share_id, $2, $3, pg_catalog.now() "
+                           "FROM defendable.shares s WHERE s.token_hash OPERATOR(pg_catalog.=) $1 "
+                           "ON CONFLICT (org_id, share_id, shard) DO UPDATE "
+                           "SET accesses = c.accesses OPERATOR(pg_catalog.+) EXCLUDED.accesses, "
+                           "last_access_at = pg_catalog.now()",
+                           3, types),
+            args, NULL, false, 0);
+        if (rc != SPI_OK_INSERT)
+            elog(ERROR, "cannot count share access");
+        counted += (int64)SPI_processed;
+        pfree(DatumGetPointer(args[0]));
+    }
+    dfd_internal_writes--;
+    SPI_finish();
+    PG_RETURN_INT64(counted);
 }
 
 PG_FUNCTION_INFO_V1(dfd_export_org);

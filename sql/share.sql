@@ -32,10 +32,35 @@ SELECT :orgs, :'s1', min(s), 5, now() FROM generate_series(0, 15) s
 WHERE s NOT IN (SELECT shard FROM defendable.share_access_counts WHERE share_id = :'s1');
 SELECT accesses AS summed_over_shards FROM defendable.share_access(:'s1');
 
+-- the gateway resolves without counting and adds its counts once a second (0.9)
+SELECT accesses AS before_uncounted FROM defendable.share_access(:'s1') \gset
+SELECT defendable.share_resolve_uncounted(:'t1') = defendable.share_resolve(:'t1') AS same_bundle_as_counted;
+SELECT accesses - :before_uncounted AS only_the_counted_resolve FROM defendable.share_access(:'s1');
+SELECT defendable.share_access_add(ARRAY[:'t1', 'dfs_' || repeat('A', 43), 'short', :'t1'], ARRAY[3, 5, 6, 4]::bigint[]) AS links_counted;
+SELECT accesses - :before_uncounted AS one_plus_three_plus_four FROM defendable.share_access(:'s1');
+-- bad input: a clear error, nothing added
+SELECT accesses AS before_bad FROM defendable.share_access(:'s1') \gset
+SELECT defendable.share_access_add(ARRAY[:'t1', :'t1'], ARRAY[1]::bigint[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT defendable.share_access_add(ARRAY[:'t1', NULL], ARRAY[1, 1]::bigint[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT defendable.share_access_add(ARRAY[:'t1', :'t1'], ARRAY[1, 0]::bigint[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT defendable.share_access_add(ARRAY[:'t1'], ARRAY[-7]::bigint[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT defendable.share_access_add(ARRAY[[:'t1'], [:'t1']], ARRAY[[1], [1]]::bigint[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT defendable.share_access_add(array_fill(:'t1'::text, ARRAY[10001]), array_fill(1::bigint, ARRAY[10001]));
+\echo :LAST_ERROR_SQLSTATE
+SELECT defendable.share_access_add(ARRAY[]::text[], ARRAY[]::bigint[]) AS nothing_to_add;
+SELECT accesses - :before_bad AS added_by_bad_input FROM defendable.share_access(:'s1');
+
 -- revocation: only by the owning org, once
 SELECT defendable.share_revoke(:other, :'s1') AS other_org_cannot_revoke;
 SELECT defendable.share_revoke(:orgs, :'s1') AS revoked;
 SELECT defendable.share_revoke(:orgs, :'s1') AS revoked_again;
+-- accesses served before the revocation still count when they arrive
+SELECT defendable.share_access_add(ARRAY[:'t1'], ARRAY[2]::bigint[]) AS revoked_link_counted;
 -- revoked, expired and unknown: the same SQLSTATE, message and detail
 SELECT defendable.share_resolve(:'t1');
 \echo :LAST_ERROR_SQLSTATE

@@ -58,5 +58,11 @@ SELECT org_id, sum(accesses) FROM defendable.share_access_counts GROUP BY 1;
 SELECT (defendable.share_resolve(:'t07') -> 'receipt' ->> 'seq') AS resolves_after_update;
 SELECT accesses AS counted_after_update FROM defendable.share_access(:'s07');
 SELECT org_id, ok FROM defendable.verify_ledger();
+-- 0.8 -> 0.9: the counts stay; links resolve uncounted and take counts in batches
+ALTER EXTENSION defendable UPDATE TO '0.9';
+SELECT accesses AS after_update_09 FROM defendable.share_access(:'s07');
+SELECT (defendable.share_resolve_uncounted(:'t07') -> 'receipt' ->> 'seq') AS resolves_uncounted;
+SELECT defendable.share_access_add(ARRAY[:'t07'], ARRAY[10]::bigint[]) AS links_counted;
+SELECT accesses AS batch_added FROM defendable.share_access(:'s07');
 \c contrib_regression
 DROP DATABASE regress_dfd_upgrade07;

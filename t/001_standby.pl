@@ -258,7 +258,9 @@ check_share('before');
 		[ 'export_org', "SELECT * FROM defendable.export_org('$orgs[1]')" ]);
 	same_on_both("as the gateway role: $_->[0]", $_->[1], user => 'gw_login')
 	  for (
-		[ 'share_resolve (GET /share/{token})', "SELECT defendable.share_resolve('$token')" ],
+		[ 'share_resolve (SQL callers)', "SELECT defendable.share_resolve('$token')" ],
+		[ 'share_resolve_uncounted (GET /share/{token})',
+			"SELECT defendable.share_resolve_uncounted('$token')" ],
 		[ 'checkpoint_body (the checkpoint signer)',
 			"SELECT defendable.checkpoint_body('$big', '$origin', 33)" ],
 		[ 'me (GET /me)', "SELECT row(m.*)::text FROM defendable.me('$u', now()) m" ],
