@@ -676,6 +676,8 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
     c->database_read_url = dup_or(&L, secret(&L, "DATABASE_READ_URL"), NULL);
     c->checkpoint_interval_seconds =
         read_int(&L, "CHECKPOINT_INTERVAL_SECONDS", 1, 3600, 60, "an integer from 1 to 3600");
+    c->share_count_interval_seconds =
+        read_int(&L, "SHARE_COUNT_INTERVAL_SECONDS", 1, 60, 1, "an integer from 1 to 60");
 
     read_jwt(&L, c);
 

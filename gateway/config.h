@@ -24,8 +24,9 @@ typedef struct gw_config {
     char *env;               /* "development" (default) or "production" */
     char *database_url;      /* DATABASE_URL (libpq conninfo or URI); default: libpq defaults */
     char *database_read_url; /* DATABASE_READ_URL: standby for reads, or NULL */
-    int checkpoint_interval_seconds; /* CHECKPOINT_INTERVAL_SECONDS, default 60 */
-    uint8_t *jwt_secret;             /* JWT_SECRET bytes */
+    int checkpoint_interval_seconds;  /* CHECKPOINT_INTERVAL_SECONDS, default 60 */
+    int share_count_interval_seconds; /* SHARE_COUNT_INTERVAL_SECONDS, default 1 */
+    uint8_t *jwt_secret;              /* JWT_SECRET bytes */
     size_t jwt_secret_len;
     uint8_t *jwt_secret_previous; /* JWT_SECRET_PREVIOUS, verification only; NULL if unset */
     size_t jwt_secret_previous_len;

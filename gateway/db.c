@@ -66,7 +66,7 @@ typedef struct stmt {
 } stmt;
 
 /* The statements that only read (members' views of the ledger and public share links): they may
- * run on DATABASE_READ_URL. A share link resolved there is not counted (a standby cannot write). */
+ * run on DATABASE_READ_URL. Share link accesses are added on the primary (share_counts.c). */
 static const char *const replica_ok[] = {"receipts_list", "receipt_get", "share_resolve",
                                          "ledger_verify", "ledger_proof"};
 
@@ -151,7 +151,8 @@ static const stmt stmts[] = {
      5},
     {"share_revoke",
      "SELECT defendable.share_revoke_as($1::uuid, to_timestamp($2::bigint), $3::uuid)", 3},
-    {"share_resolve", "SELECT defendable.share_resolve($1)", 1},
+    {"share_resolve", "SELECT defendable.share_resolve_uncounted($1)", 1},
+    {"share_access_add", "SELECT defendable.share_access_add($1::text[], $2::bigint[])", 2},
     {"ledger_verify",
      "SELECT org_id, receipts, head_seq, ok, first_bad_seq, detail "
      "FROM defendable.ledger_verify_as($1::uuid, to_timestamp($2::bigint), $3::uuid)",

@@ -312,6 +312,16 @@ void *gw_signer_thread(void *arg);
 /* Development mail (mail.c): writes outbox messages as .eml files and logs their links. */
 void *gw_mail_thread(void *arg);
 
+/* Share link access counts (share_counts.c): recorded in memory, added to the database once a
+ * second by a thread of their own; gw_share_count_stop, called once no request can come any
+ * more, adds the rest and ends it. gw_share_count is false when the access was not recorded
+ * (the caller counts it itself). */
+bool gw_share_count(const char *token);
+bool gw_share_count_start(void);
+void gw_share_count_stop(void);
+extern atomic_long gw_share_accesses_pending; /* recorded, not yet in the database */
+extern atomic_long gw_share_accesses_lost;    /* given up: the database did not take them */
+
 /* Frees a string that held a secret (an API key header, a link token), wiping it first. */
 static inline void
 gw_wipe_free(char *s)

@@ -125,6 +125,17 @@ gw_metrics_render(void)
              "defendable_db_replica_fallbacks_total %ld\n",
              atomic_load(&gw_db_replica_statements), atomic_load(&gw_db_replica_fallbacks));
     dfd_buf_puts(&b, line);
+    snprintf(line, sizeof line,
+             "# HELP defendable_share_accesses_pending Share link accesses recorded and not yet "
+             "added to the database (once a second).\n"
+             "# TYPE defendable_share_accesses_pending gauge\n"
+             "defendable_share_accesses_pending %ld\n"
+             "# HELP defendable_share_accesses_lost_total Share link accesses given up: the "
+             "database did not take them.\n"
+             "# TYPE defendable_share_accesses_lost_total counter\n"
+             "defendable_share_accesses_lost_total %ld\n",
+             atomic_load(&gw_share_accesses_pending), atomic_load(&gw_share_accesses_lost));
+    dfd_buf_puts(&b, line);
     dfd_buf_terminate(&b);
     return b.failed ? NULL : b.data;
 }

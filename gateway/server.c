@@ -710,6 +710,10 @@ main(int argc, char **argv)
            gw_keys_now()->verifier_key);
     pthread_create(&signer_tid, NULL, gw_signer_thread, NULL);
     pthread_create(&mail_tid, NULL, gw_mail_thread, NULL);
+    if (!gw_share_count_start())
+        gw_log("error", "share_counts",
+               "\"message\":\"cannot start the share count thread: "
+               "links are counted one request at a time\"");
 
     while (!gw_stopping) {
         sigsuspend(&waiting); /* atomically unblocks and waits: no signal slips in between */
@@ -733,6 +737,8 @@ main(int argc, char **argv)
     MHD_stop_daemon(d);
     pthread_join(signer_tid, NULL);
     pthread_join(mail_tid, NULL);
+    /* after the last request: the accesses it recorded go in with the rest */
+    gw_share_count_stop();
     gw_log("info", "stopped", NULL);
     curl_global_cleanup();
     dfd_sha256_thread_release();

@@ -77,6 +77,7 @@ static const char *const known_names[] = {
     "LEDGER_VERIFIER_KEYS_PREVIOUS",
     "DATABASE_READ_URL",
     "CHECKPOINT_INTERVAL_SECONDS",
+    "SHARE_COUNT_INTERVAL_SECONDS",
     /* secrets read from files */
     "JWT_SECRET_FILE",
     "JWT_SECRET_PREVIOUS_FILE",
@@ -234,6 +235,8 @@ test_development_defaults(void)
     CHECK(c->database_read_url == NULL, "dev: no standby unless DATABASE_READ_URL is set");
     CHECK(c->checkpoint_interval_seconds == 60, "dev: checkpoint interval %d",
           c->checkpoint_interval_seconds);
+    CHECK(c->share_count_interval_seconds == 1, "dev: share count interval %d",
+          c->share_count_interval_seconds);
     CHECK(c->jwt_secret_len == strlen(DEV_SECRET) &&
               memcmp(c->jwt_secret, DEV_SECRET, c->jwt_secret_len) == 0,
           "dev: development JWT secret");
@@ -551,6 +554,9 @@ test_production_rules(void)
         {"checkpoint interval zero",
          {{"CHECKPOINT_INTERVAL_SECONDS", "0"}},
          "CHECKPOINT_INTERVAL_SECONDS must be an integer from 1 to 3600"},
+        {"share counts kept longer than a minute",
+         {{"SHARE_COUNT_INTERVAL_SECONDS", "61"}},
+         "SHARE_COUNT_INTERVAL_SECONDS must be an integer from 1 to 60"},
         {"standby given twice",
          {{"DATABASE_READ_URL", "host=standby"}, {"DATABASE_READ_URL_FILE", "/dev/null"}},
          "set DATABASE_READ_URL or DATABASE_READ_URL_FILE, not both"},

@@ -1001,6 +1001,20 @@ def verify_bundle(c, data, key=None):
     return p.returncode, (p.stdout + p.stderr)[-2000:]
 
 
+def share_accesses(share_id):
+    return int(psql("SELECT accesses FROM defendable.share_access('%s')" % share_id).strip() or -1)
+
+
+def wait_share_accesses(share_id, want, seconds=5.0):
+    """The link's access count once it reaches want (or, after seconds, as it stands)."""
+    deadline = time.time() + seconds
+    while True:
+        got = share_accesses(share_id)
+        if got >= want or time.time() > deadline:
+            return got
+        time.sleep(0.1)
+
+
 def phase_shares(gw, c):
     seq = c.created[1] if len(c.created) > 1 else 1
     r = gw.req("POST", "/receipts/%d/share?org=%s" % (seq, c.A), {"ttl_hours": 24}, token=c.ja)
@@ -1026,6 +1040,12 @@ def phase_shares(gw, c):
     c.share2_id = (r.json or {}).get("share_id")
     c.share2_token = (r.json or {}).get("token", "")
     SECRETS["share 2"] = c.share2_token
+    # accesses are counted in the gateway and added to the database in batches (once a second)
+    for _ in range(6):
+        gw.req("GET", "/share/" + c.share2_token)
+    gw.req("GET", "/share/" + c.share2_token, headers={"Accept": "text/html"})
+    counted = wait_share_accesses(c.share2_id, 7)
+    record(counted == 7, "seven opens of a link (JSON and page) are counted, exactly, within 5 s", counted)
     for body, what in (({"ttl_hours": 0}, "ttl 0"), ({"ttl_hours": 8785}, "ttl 8785"), ({"ttl_hours": "1"}, "ttl string")):
         r = gw.req("POST", "/receipts/%d/share?org=%s" % (seq, c.A), body, token=c.ja)
         expect_problem(r, 422, "share with %s" % what, "invalid-request")
@@ -2264,6 +2284,34 @@ def phase_mail_resend(c):
         api.stop()
 
 
+def phase_share_count_stop(c):
+    """A gateway that adds share link accesses once a minute: opening a link writes nothing per
+    request, and a graceful stop adds what it was still holding."""
+    port = free_port()
+    g = Gateway("share-counts", gateway_env(c, port, c.database_url, {"SHARE_COUNT_INTERVAL_SECONDS": "60"}), c.tmp)
+    c.others.append(g)
+    try:
+        if not record(g.wait_healthy(), "a gateway with SHARE_COUNT_INTERVAL_SECONDS=60 starts", g.log_text()[-800:]):
+            return
+        before = share_accesses(c.share2_id)
+        opened = sum(g.req("GET", "/share/" + c.share2_token).status == 200 for _ in range(4))
+        held = share_accesses(c.share2_id)
+        metrics = g.req("GET", "/metrics").text()
+        record(opened == 4 and held == before and re.search(r"^defendable_share_accesses_pending 4$", metrics, re.M),
+               "four opens are held in the gateway (pending 4 in /metrics), not written per request",
+               "%d opened, count %d -> %d" % (opened, before, held))
+        g.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = g.proc.wait(12)
+        except subprocess.TimeoutExpired:
+            rc = None
+        record(rc == 0 and share_accesses(c.share2_id) == before + 4,
+               "SIGTERM: the held accesses are added before the gateway exits",
+               "exit %s, count %d -> %d" % (rc, before, share_accesses(c.share2_id)))
+    finally:
+        g.stop()
+
+
 def phase_outage(c):
     closed = free_port()
     port = free_port()
@@ -2506,7 +2554,8 @@ def main():
         record(roles == "f|f|t", "the gateway's login role is not a superuser and holds defendable_gateway", roles)
         port = free_port()
         c.base = "http://127.0.0.1:%d" % port
-        env = gateway_env(c, port, "host=%s port=%s dbname=%s user=%s" % (os.environ["PGHOST"], os.environ["PGPORT"], DB, DB_ROLE))
+        c.database_url = "host=%s port=%s dbname=%s user=%s" % (os.environ["PGHOST"], os.environ["PGPORT"], DB, DB_ROLE)
+        env = gateway_env(c, port, c.database_url)
         env["MAIL_DIR"] = c.mail_dir
         # internal routes: a key, and only 127.0.0.1 may use it (127.0.0.2 is the outsider)
         c.internal_key = secrets.token_urlsafe(32)
@@ -2541,6 +2590,7 @@ def main():
                   ("cross-org", lambda: phase_cross_org(gw, c)),
                   ("auth failures", lambda: phase_auth_failures(gw, c)), ("hostile input", lambda: phase_hostile(gw, c)),
                   ("rate limits", lambda: phase_rate_limits(gw, c)), ("check-config", lambda: phase_check_config(c)),
+                  ("share counts at stop", lambda: phase_share_count_stop(c)),
                   ("database outage", lambda: phase_outage(c)), ("production", lambda: phase_production_headers(c)),
                   ("final checks", lambda: phase_final_checks(gw, c)), ("database secrets", lambda: phase_db_secrets(c)),
                   ("shutdown", lambda: phase_shutdown(gw, c)),

@@ -212,6 +212,33 @@ reply_page(gw_req *r, unsigned status, const unsigned char *template, size_t tem
         r->problem = gw_problems[GW_P_NOT_FOUND].slug; /* the access log, as for the JSON 404 */
 }
 
+/*
+ * Counts one access of a link that resolved: recorded for the next batch (share_counts.c), or,
+ * when too many links wait for it, added at once. A count that cannot be added at all is
+ * logged, never turned into an error: the bundle was served.
+ */
+static void
+count_access(const char *token)
+{
+    char *tokens;
+    const char *values[2];
+    PGresult *res;
+
+    if (gw_share_count(token))
+        return;
+    if (asprintf(&tokens, "{\"%s\"}", token) < 0)
+        return;
+    values[0] = tokens;
+    values[1] = "{1}";
+    res = gw_db_exec("share_access_add", 2, values);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        atomic_fetch_add(&gw_share_accesses_lost, 1);
+        gw_log("warn", "share_counts", "\"message\":\"a share link access was not counted\"");
+    }
+    PQclear(res);
+    gw_wipe_free(tokens);
+}
+
 void
 gw_h_share_get(gw_req *r)
 {
@@ -234,7 +261,11 @@ gw_h_share_get(gw_req *r)
     }
     if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         gw_reply_problem(r, GW_P_INTERNAL, NULL);
-    } else if (html) {
+        PQclear(res);
+        return;
+    }
+    count_access(r->params[0]);
+    if (html) {
         /* the same text as the JSON answer, so that "Download bundle" gives exactly what a
          * program would have received */
         reply_page(r, 200, gw_asset_share_html, gw_asset_share_html_len, PQgetvalue(res, 0, 0));
