@@ -5,7 +5,10 @@
 # POST /receipts/500/share so that a checkpoint is signed and the bundle carries it. The gateway
 # connects as a login role holding only defendable_gateway. For each route, then each of 1, 16,
 # 64 and 256 connections, wrk (-t2, or -t1 for one connection, --latency) measures
-#   GET  /share/{token}   against pgbench: SELECT defendable.share_resolve(:token)
+#   GET  /share/{token}   against pgbench: SELECT defendable.share_resolve_uncounted(:token), the
+#                         statement the gateway runs per request (it adds the accesses once a
+#                         second); share_sql: pgbench alone on share_resolve(:token), which counts
+#                         each call, for reference
 #   GET  /healthz         (no SQL: the HTTP floor)
 #   POST /receipts        (API key)  against pgbench: receipt_create_by_key(:key, ...)
 # and pgbench (-M prepared, -j 2, same role, same socket) runs the SQL at the same concurrency.
@@ -14,13 +17,14 @@
 # only; asserts nothing.
 #   bench/gateway.sh [SECONDS]     (default 10 per run; GATEWAY_THREADS default 8;
 #                                   BENCH_CONNS="1 16 64 256" the connection counts;
-#                                   BENCH_ROUTES="share share_ro healthz receipts" the routes;
-#                                   share_ro: the link again, the role's transactions read-only)
+#                                   BENCH_ROUTES="share share_sql healthz receipts" the routes;
+#                                   session autogroups off for the run unless BENCH_AUTOGROUP=keep:
+#                                   scripts/lib.sh says why)
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$DFD_ROOT"
 SECS=${1:-10}
 read -ra CONNS <<<"${BENCH_CONNS:-1 16 64 256}"
-ROUTES=" ${BENCH_ROUTES:-share share_ro healthz receipts} "
+ROUTES=" ${BENCH_ROUTES:-share share_sql healthz receipts} "
 THREADS=${GATEWAY_THREADS:-8}
 DB=dfd_bench
 ROLE=dfd_bench_gateway
@@ -40,7 +44,8 @@ stop_gateway() {
     wait "$gw" 2>/dev/null && echo "gateway stopped (SIGTERM, exit 0)" >&2 || echo "gateway stopped (exit $?)" >&2
     gw=""
 }
-trap 'stop_gateway; dfd_stop_cluster "$work"; rm -rf "$work"' EXIT
+trap 'stop_gateway; dfd_stop_cluster "$work"; rm -rf "$work"; dfd_bench_restore_autogroup' EXIT
+dfd_bench_no_autogroup
 dfd_start_cluster "$work" "$(dfd_free_port)"
 # 256 pgbench clients and the gateway's connections need more than lib.sh's 150
 psql -qX -d postgres -c "ALTER SYSTEM SET max_connections = 300"
@@ -94,7 +99,8 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
 $report
 LUA
-echo 'SELECT defendable.share_resolve(:token);' >"$work/share.sql"
+echo 'SELECT defendable.share_resolve_uncounted(:token);' >"$work/share.sql"
+echo 'SELECT defendable.share_resolve(:token);' >"$work/share_counted.sql"
 echo "SELECT * FROM defendable.receipt_create_by_key(:key, 'bench.event', '{\"n\": 1}', '{}');" >"$work/receipts.sql"
 
 declare -A res
@@ -141,23 +147,20 @@ run_pgbench() { # name, conns, script, -D definition
     run_pgbench share "$c" "$work/share.sql" "token=$token"
     echo "share, $c connection(s): done" >&2
 done
-# The same link resolved in read-only transactions, as a hot standby serves it (DATABASE_READ_URL):
-# nothing is counted. Side by side with "share", this shows what the access count's write costs.
-if [[ $ROUTES == *" share_ro "* ]]; then
-    drain
-    stop_gateway
-    psql -qX -v ON_ERROR_STOP=1 -c "ALTER ROLE $ROLE SET default_transaction_read_only = on"
-    start_gateway
-    for c in "${CONNS[@]}"; do
-        run_wrk share_ro "$c" "$work/get.lua" "/share/$token"
-        run_pgbench share_ro "$c" "$work/share.sql" "token=$token"
-        echo "share, read-only, $c connection(s): done" >&2
-    done
-    drain
-    stop_gateway
-    psql -qX -v ON_ERROR_STOP=1 -c "ALTER ROLE $ROLE RESET default_transaction_read_only"
-    start_gateway
+# every share answer the gateway gave must be counted once its batches are in (a second at most)
+if [[ $ROUTES == *" share "* ]]; then
+    # the gateway's own count of 2xx answers (wrk does not report requests still in flight when
+    # it stops, which the gateway serves and counts)
+    served=$(curl -fsS "$base/metrics" | awk -F' ' '/^defendable_http_requests_total\{method="GET",route="\/share\/\{token\}",status="2xx"\}/ { print $2 }')
+    sleep 1.5
+    counted=$(psql -XAt -c "SELECT a.accesses FROM defendable.shares s, defendable.share_access(s.share_id) a WHERE s.org_id = '$org'")
+    share_counts="share link accesses: ${served:-?} answered 2xx by the gateway (its /metrics), $counted counted in the database (pgbench's share_resolve_uncounted counts nothing)"
 fi
+# share_resolve, which counts each call with a write: SQL only, for reference
+[[ $ROUTES == *" share_sql "* ]] && for c in "${CONNS[@]}"; do
+    run_pgbench share_sql "$c" "$work/share_counted.sql" "token=$token"
+    echo "share_resolve (counted) over libpq, $c connection(s): done" >&2
+done
 [[ $ROUTES == *" healthz "* ]] && for c in "${CONNS[@]}"; do run_wrk healthz "$c" "$work/get.lua" /healthz; done
 echo "healthz: done" >&2
 [[ $ROUTES == *" receipts "* ]] && for c in "${CONNS[@]}"; do
@@ -173,23 +176,24 @@ echo
 echo "${SECS} s per run; wrk --timeout 10s; pgbench -M prepared -j 2 as $ROLE over the same socket"
 fmt='%-15s | %5s | %13s | %8s | %8s | %9s | %8s | %8s | %6s | %s\n'
 printf "$fmt" route conns "gateway req/s" "p50 ms" "p99 ms" "libpq tps" "libpq p50" "libpq p99" ratio "non-2xx / socket errors"
-for name in share share_ro healthz receipts; do
+for name in share share_sql healthz receipts; do
     case $name in
     share) route="GET /share" ;;
+    share_sql) route="share_resolve" ;;
     healthz) route="GET /healthz" ;;
     receipts) route="POST /receipts" ;;
-    share_ro) route="GET /share (ro)" ;;
     esac
     [[ $ROUTES == *" $name "* ]] || continue
     for c in "${CONNS[@]}"; do
-        read -r rps p50 p99 bad sock <<<"${res[$name.$c.gw]}"
+        read -r rps p50 p99 bad sock <<<"${res[$name.$c.gw]:-- - - - -}"
         pg=${res[$name.$c.pg]:-}
         read -r pg50 pg99 <<<"${res[$name.$c.pglat]:-- -}"
-        ratio=$( [ -n "$pg" ] && awk -v a="$rps" -v b="$pg" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }' || echo -)
+        ratio=$( [ -n "$pg" ] && [ "$rps" != "-" ] && awk -v a="$rps" -v b="$pg" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }' || echo -)
         printf "$fmt" "$route" "$c" "$rps" "$p50" "$p99" "$( [ -n "$pg" ] && printf '%.1f' "$pg" || echo -)" "$pg50" "$pg99" "$ratio" "$bad / $sock"
     done
 done
 echo "design targets (not checked here): GET /share ratio >= 0.7, gateway RSS < 32 MB"
+[ -z "${share_counts:-}" ] || echo "$share_counts"
 echo "gateway RSS after the runs: VmHWM $hwm MB (peak of the run's gateway processes), VmRSS $rss MB"
 echo "receipts in the org at the end: $(psql -XAt -c "SELECT count(*) FROM defendable.receipts WHERE org_id = '$org'")"
 # what the gateway logged as a 5xx answer or a warning during the runs, counted (digits as N)

@@ -104,6 +104,29 @@ dfd_bench_cluster() {
 }
 
 # The machine a benchmark ran on, as its first line of output.
+# Session autogroups (kernel.sched_autogroup_enabled) schedule each session as one group: the
+# cluster, which pg_ctl starts in a session of its own, then competes as one task against the
+# load generator and the gateway, and on the 2-core machine of docs/benchmarks.md a runnable
+# backend waited up to 1.3 s for a CPU (/proc/PID/schedstat) while its gateway request stalled.
+# Benchmarks that measure tails turn them off for their run, before the cluster starts, and put
+# the setting back at exit; BENCH_AUTOGROUP=keep leaves the machine as it is.
+DFD_AUTOGROUP_WAS=""
+dfd_bench_no_autogroup() {
+    local f=/proc/sys/kernel/sched_autogroup_enabled
+    [ "${BENCH_AUTOGROUP:-off}" = off ] && [ -r "$f" ] && [ "$(cat "$f")" = 1 ] || return 0
+    if dfd_as_root sh -c "echo 0 > $f" 2>/dev/null; then
+        DFD_AUTOGROUP_WAS=1
+        echo "scheduler: session autogroups off for this run, restored at exit (BENCH_AUTOGROUP=keep: leave them on)"
+    else
+        echo "scheduler: session autogroups on ($f is not writable here)"
+    fi
+}
+dfd_bench_restore_autogroup() {
+    [ "$DFD_AUTOGROUP_WAS" = 1 ] || return 0
+    dfd_as_root sh -c "echo 1 > /proc/sys/kernel/sched_autogroup_enabled" 2>/dev/null || true
+    DFD_AUTOGROUP_WAS=""
+}
+
 dfd_bench_machine() {
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 }
