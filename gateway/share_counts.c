@@ -210,6 +210,9 @@ flusher_main(void *arg)
 
     (void)arg;
     gw_thread_enter();
+    /* connected now rather than at the first count, like the signer's and the mail thread's
+     * connections: the gateway's database connections are a fixed number from its start */
+    PQclear(gw_db_exec("ready", 0, NULL));
     while (!atomic_load(&flusher_stopping)) {
         for (int s = 0;
              s < gw.cfg.share_count_interval_seconds * 10 && !atomic_load(&flusher_stopping); s++)

@@ -20,7 +20,8 @@ What it does:
   * then checks: zero errors; RSS at the end within a bound of the first sample after warm-up;
     the gateway's own fds (all but client connections) equal to the warm-up count; every client
     connection closed once the clients left; the role's backends never above the pool (threads
-    + the signer's and the mail thread's connections) and equal to the warm-up count at the end;
+    + the signer's, the mail thread's and the share count thread's connections) and equal to the
+    warm-up count at the end;
     verify_ledger() ok for every organization; the gateway still running and no error logged.
 
 Environment: PGHOST, PGPORT, PGUSER (a superuser, trust authentication) of a running cluster with
@@ -47,9 +48,9 @@ import test_e2e as e2e  # noqa: E402  (its helpers: Gateway, gateway_env, free_p
 DB = "dfd_soak"
 DB_ROLE = "dfd_soak_gateway"
 GATEWAY_THREADS = 4
-# the gateway's database connections: one per server thread, plus the checkpoint signer's and
-# the mail thread's (gateway/server.c starts exactly those two)
-POOL = GATEWAY_THREADS + 2
+# the gateway's database connections: one per server thread, plus the checkpoint signer's, the
+# mail thread's and the share count thread's (gateway/server.c starts exactly those three)
+POOL = GATEWAY_THREADS + 3
 SAMPLE_SECONDS = 10
 TIMEOUT = 15  # one HTTP call; a hang is an error, never a stuck soak
 # RSS may grow this much between the warm-up sample and the end: glibc keeps freed memory in
