@@ -27,7 +27,7 @@ OBJS = extension/defendable.o extension/append.o extension/verify.o extension/bo
 
 REGRESS = format append verify tamper bad_input permissions merkle share erasure checkpoint \
           upgrade identity invites apikeys cross_org quota roles gateway_api \
-          datasets billing runs outbox scaling
+          datasets billing runs outbox scaling proof_privileges
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=defendable
 ISOLATION = append_same_org append_other_orgs append_subxact magic_link_double_spend quota_exact \
             runner_claim frontier_cache
