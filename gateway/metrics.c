@@ -58,6 +58,17 @@ gw_metrics_count(const char *what)
             atomic_fetch_add(&counts[i], 1);
 }
 
+/* One metric with its HELP and TYPE lines. */
+static void
+put_metric(dfd_buf *b, const char *name, const char *type, const char *help, long value)
+{
+    char line[512];
+
+    snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %ld\n", name, help, name, type,
+             name, value);
+    dfd_buf_puts(b, line);
+}
+
 char *
 gw_metrics_render(void)
 {
@@ -108,34 +119,25 @@ gw_metrics_render(void)
                  counters[i], counters[i], atomic_load(&counts[i]));
         dfd_buf_puts(&b, line);
     }
-    snprintf(line, sizeof line,
-             "# HELP defendable_db_connections Open database connections (one per server thread).\n"
-             "# TYPE defendable_db_connections gauge\ndefendable_db_connections %d\n"
-             "# TYPE defendable_db_connects_total counter\ndefendable_db_connects_total %ld\n",
-             atomic_load(&gw_db_connections), atomic_load(&gw_db_reconnects));
-    dfd_buf_puts(&b, line);
-    snprintf(line, sizeof line,
-             "# HELP defendable_db_replica_statements_total Read-only statements answered by "
-             "DATABASE_READ_URL.\n"
-             "# TYPE defendable_db_replica_statements_total counter\n"
-             "defendable_db_replica_statements_total %ld\n"
-             "# HELP defendable_db_replica_fallbacks_total Read-only statements sent to the "
-             "primary because the standby could not answer.\n"
-             "# TYPE defendable_db_replica_fallbacks_total counter\n"
-             "defendable_db_replica_fallbacks_total %ld\n",
-             atomic_load(&gw_db_replica_statements), atomic_load(&gw_db_replica_fallbacks));
-    dfd_buf_puts(&b, line);
-    snprintf(line, sizeof line,
-             "# HELP defendable_share_accesses_pending Share link accesses recorded and not yet "
-             "added to the database (once a second).\n"
-             "# TYPE defendable_share_accesses_pending gauge\n"
-             "defendable_share_accesses_pending %ld\n"
-             "# HELP defendable_share_accesses_lost_total Share link accesses given up: the "
-             "database did not take them.\n"
-             "# TYPE defendable_share_accesses_lost_total counter\n"
-             "defendable_share_accesses_lost_total %ld\n",
-             atomic_load(&gw_share_accesses_pending), atomic_load(&gw_share_accesses_lost));
-    dfd_buf_puts(&b, line);
+    put_metric(&b, "defendable_db_connections", "gauge",
+               "Open database connections (one per server thread, and the signer's, the mail "
+               "thread's and the share count thread's).",
+               atomic_load(&gw_db_connections));
+    put_metric(&b, "defendable_db_connects_total", "counter",
+               "Connections to the primary opened: each thread's first, and every reconnection.",
+               atomic_load(&gw_db_reconnects));
+    put_metric(&b, "defendable_db_replica_statements_total", "counter",
+               "Read-only statements answered by DATABASE_READ_URL.",
+               atomic_load(&gw_db_replica_statements));
+    put_metric(&b, "defendable_db_replica_fallbacks_total", "counter",
+               "Read-only statements sent to the primary because the standby could not answer.",
+               atomic_load(&gw_db_replica_fallbacks));
+    put_metric(&b, "defendable_share_accesses_pending", "gauge",
+               "Share link accesses recorded and not yet added to the database.",
+               atomic_load(&gw_share_accesses_pending));
+    put_metric(&b, "defendable_share_accesses_lost_total", "counter",
+               "Share link accesses given up: the database did not take them.",
+               atomic_load(&gw_share_accesses_lost));
     dfd_buf_terminate(&b);
     return b.failed ? NULL : b.data;
 }
