@@ -2131,7 +2131,7 @@ def phase_mail_smtp(c):
         return
     try:
         port = free_port()
-        env = gateway_env(c, port, "host=%s port=%s dbname=%s user=%s" % (os.environ["PGHOST"], os.environ["PGPORT"], DB, DB_ROLE),
+        env = gateway_env(c, port, c.database_url,
                           {"SMTP_URL": "smtp://127.0.0.1:%d" % sink.port, "MAIL_FROM": "defendable <no-reply@e2e.test>"})
         g = Gateway("smtp", env, c.tmp)
         c.others.append(g)
@@ -2201,7 +2201,7 @@ def phase_mail_starttls(c):
     ctx.load_cert_chain(cert, key)
     sink = SmtpSink(tls_context=ctx)
     try:
-        db = "host=%s port=%s dbname=%s user=%s" % (os.environ["PGHOST"], os.environ["PGPORT"], DB, DB_ROLE)
+        db = c.database_url
         smtp = {"SMTP_URL": "smtp://127.0.0.1:%d" % sink.port, "MAIL_FROM": "no-reply@e2e.test"}
         # first without the relay's CA: the certificate does not verify, so nothing is sent
         g = Gateway("smtp-untrusted", gateway_env(c, free_port(), db, smtp), c.tmp)
@@ -2245,7 +2245,7 @@ def phase_mail_resend(c):
     api = ApiStandIn(answer)
     try:
         port = free_port()
-        env = gateway_env(c, port, "host=%s port=%s dbname=%s user=%s" % (os.environ["PGHOST"], os.environ["PGPORT"], DB, DB_ROLE),
+        env = gateway_env(c, port, c.database_url,
                           {"RESEND_API_KEY": key, "RESEND_API_BASE": "http://127.0.0.1:%d" % api.port,
                            "MAIL_FROM": "defendable <no-reply@e2e.test>"})
         g = Gateway("resend", env, c.tmp)
@@ -2522,12 +2522,19 @@ def phase_shutdown(gw, c):
     record(any('"event":"stopping"' in l for l in lines), "the log has a stopping line")
 
 
-def main():
+def missing_cluster(suite):
+    """True (after printing the suite's failed count) when PGHOST, PGPORT or PGUSER is unset."""
     for v in ("PGHOST", "PGPORT", "PGUSER"):
         if not os.environ.get(v):
-            print("e2e: %s is not set (PGHOST, PGPORT, PGUSER of a running cluster)" % v)
-            print("e2e: 0 passed, 1 failed")
-            return 1
+            print("%s: %s is not set (PGHOST, PGPORT, PGUSER of a running cluster)" % (suite, v))
+            print("%s: 0 passed, 1 failed" % suite)
+            return True
+    return False
+
+
+def main():
+    if missing_cluster("e2e"):
+        return 1
     for b in (GATEWAY, VERIFY):
         if not os.access(b, os.X_OK):
             print("e2e: %s is missing (make -C gateway defendable-gateway defendable-verify)" % b)

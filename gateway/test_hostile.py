@@ -908,11 +908,8 @@ def gen_raw(c):
 # ---------------------------------------------------------------------------------------------
 
 def main():
-    for v in ("PGHOST", "PGPORT", "PGUSER"):
-        if not os.environ.get(v):
-            print("hostile: %s is not set (PGHOST, PGPORT, PGUSER of a running cluster)" % v)
-            print("hostile: 0 passed, 1 failed")
-            return 1
+    if e2e.missing_cluster("hostile"):
+        return 1
     if not os.access(e2e.GATEWAY, os.X_OK):
         print("hostile: %s is missing (make -C gateway)" % e2e.GATEWAY)
         print("hostile: 0 passed, 1 failed")
