@@ -102,7 +102,9 @@ for m in "${MODES[@]}"; do
     IFS=: read -r key clients orgs label <<<"$m"
     run=$((run + 1))
     for who in plain defendable peer; do
-        psql -qX -c CHECKPOINT
+        # each contender starts on a quiet server: the rows the one before wrote (or the bulk
+        # phase) would otherwise be autovacuumed during its run and charged to it
+        psql -qX -c "VACUUM (ANALYZE)" -c CHECKPOINT
         out="$work/pgbench-$key-$who.log"
         if ! pgbench -n -M prepared -T "$DURATION" -c "$clients" -j $(( clients < 2 ? clients : 2 )) \
                 -D run="$run" -D orgs="$orgs" -f "$work/$who.sql" >"$out" 2>&1; then

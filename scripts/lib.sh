@@ -98,7 +98,8 @@ dfd_bench_cluster() {
     dfd_build_and_install
     work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
     chmod 755 "$work"
-    trap 'dfd_stop_cluster "$work"; rm -rf "$work"' EXIT
+    trap 'dfd_stop_cluster "$work"; rm -rf "$work"; dfd_bench_restore_autogroup' EXIT
+    dfd_bench_no_autogroup
     dfd_start_cluster "$work" "$(dfd_free_port)"
     export PGDATABASE=postgres
 }
@@ -108,8 +109,9 @@ dfd_bench_cluster() {
 # cluster, which pg_ctl starts in a session of its own, then competes as one task against the
 # load generator and the gateway, and on the 2-core machine of docs/benchmarks.md a runnable
 # backend waited up to 1.3 s for a CPU (/proc/PID/schedstat) while its gateway request stalled.
-# Benchmarks that measure tails turn them off for their run, before the cluster starts, and put
-# the setting back at exit; BENCH_AUTOGROUP=keep leaves the machine as it is.
+# Every benchmark turns them off for its run, before the cluster starts, and puts the setting
+# back at exit (they also moved append's single-session rate: docs/benchmarks.md);
+# BENCH_AUTOGROUP=keep leaves the machine as it is.
 DFD_AUTOGROUP_WAS=""
 dfd_bench_no_autogroup() {
     local f=/proc/sys/kernel/sched_autogroup_enabled
