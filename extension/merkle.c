@@ -210,6 +210,7 @@ static bool
 pk_reader_open(pk_reader *r, const char *relname, const AttrNumber *key_attnos, int nkeys)
 {
     Oid relid = dfd_relation_oid(relname), indexid;
+    bool keys_match;
 
     if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
         check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
@@ -225,17 +226,13 @@ pk_reader_open(pk_reader *r, const char *relname, const AttrNumber *key_attnos, 
     }
     r->index = index_open(indexid, AccessShareLock);
     /* the key columns must be the ones the scan keys name, in that order */
-    if (r->index->rd_index->indnkeyatts != nkeys) {
+    keys_match = r->index->rd_index->indnkeyatts == nkeys;
+    for (int i = 0; keys_match && i < nkeys; i++)
+        keys_match = r->index->rd_index->indkey.values[i] == key_attnos[i];
+    if (!keys_match) {
         index_close(r->index, AccessShareLock);
         table_close(r->heap, AccessShareLock);
         return false;
-    }
-    for (int i = 0; i < nkeys; i++) {
-        if (r->index->rd_index->indkey.values[i] != key_attnos[i]) {
-            index_close(r->index, AccessShareLock);
-            table_close(r->heap, AccessShareLock);
-            return false;
-        }
     }
     r->slot = table_slot_create(r->heap, NULL);
     r->scan = index_beginscan(r->heap, r->index, GetActiveSnapshot(), nkeys, 0);
