@@ -48,6 +48,8 @@ import traceback
 import urllib.parse
 import uuid
 
+from ports import free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 GATEWAY = os.environ.get("DFD_GATEWAY", os.path.join(HERE, "defendable-gateway"))
 VERIFY = os.environ.get("DFD_VERIFY", os.path.join(HERE, "defendable-verify"))
@@ -518,14 +520,6 @@ def wait_mail(gw, mail_dir, to, kind, seconds=4.0):
                 return m_link.group(1), m_link.group(3)
         time.sleep(0.1)
     return None, None
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---------------------------------------------------------------------------------------------

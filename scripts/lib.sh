@@ -86,9 +86,9 @@ dfd_stop_cluster() {
     [ -f "$dir/data/postmaster.pid" ] && dfd_as_pg pg_ctl -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# A free TCP port on 127.0.0.1 (asks the kernel).
+# A free TCP port on 127.0.0.1, outside the ephemeral range (gateway/ports.py says why).
 dfd_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    python3 "$DFD_ROOT/gateway/ports.py"
 }
 
 # What every benchmark starts with: the packages, the build (DFD_SKIP_BUILD=1 skips it) and a
