@@ -22,12 +22,12 @@ CORE_SRCS = extension/core/dfd_buf.c extension/core/dfd_encode.c extension/core/
             extension/core/dfd_note.c
 OBJS = extension/defendable.o extension/append.o extension/verify.o extension/body.o \
        extension/jsonb_jcs.o extension/merkle.o extension/checkpoint.o extension/share.o \
-       extension/access.o \
+       extension/access.o extension/direct.o \
        $(CORE_SRCS:.c=.o)
 
 REGRESS = format append verify tamper bad_input permissions merkle share erasure checkpoint \
           upgrade identity invites apikeys cross_org quota roles gateway_api \
-          datasets billing runs outbox scaling proof_privileges
+          datasets billing runs outbox scaling proof_privileges direct_writes
 REGRESS_OPTS = --inputdir=. --outputdir=. --load-extension=defendable
 ISOLATION = append_same_org append_other_orgs append_subxact magic_link_double_spend quota_exact \
             runner_claim frontier_cache

@@ -23,6 +23,8 @@
 #include "dfd_pg.h"
 
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/sysattr.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -36,6 +38,7 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -354,6 +357,120 @@ lock_org(const pg_uuid_t *org)
     PG_END_TRY();
 }
 
+/* What get_head reads: the head row, or the org's last receipt. */
+typedef struct stored_row {
+    bool found;
+    int64 seq;
+    uint8 hash[DFD_SHA256_LEN]; /* zeros unless the row's hash is 32 bytes */
+    TimestampTz ts;             /* last receipt */
+    TransactionId xmin;         /* last receipt */
+    Datum frontier;             /* head row (copied out of the table); NULL when absent */
+    bool frontier_null;
+} stored_row;
+
+static void
+copy_hash(Datum d, bool isnull, uint8 out[DFD_SHA256_LEN])
+{
+    bytea *h;
+
+    if (isnull)
+        return;
+    h = DatumGetByteaPP(d);
+    if (VARSIZE_ANY_EXHDR(h) == DFD_SHA256_LEN)
+        memcpy(out, VARDATA_ANY(h), DFD_SHA256_LEN);
+}
+
+static const AttrNumber org_key[1] = {1};
+static const AttrNumber org_seq_key[2] = {1, 2};
+static const char *const head_columns[3] = {"seq", "hash", "frontier"};
+static const char *const last_columns[3] = {"seq", "hash", "ts"};
+
+/* The head row of org as snapshot sees it: by primary key, or by SQL when that must do it. */
+static void
+read_head(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
+{
+    Datum arg[1] = {UUIDPGetDatum(org)};
+    dfd_pk_reader r;
+    bool isnull;
+
+    memset(out, 0, sizeof *out);
+    out->frontier_null = true;
+    if (dfd_pk_reader_open(&r, "heads", org_key, 1, 1, head_columns, heads_keep_frontier ? 3 : 2,
+                           snapshot)) {
+        ScanKeyData k;
+
+        ScanKeyInit(&k, 1, BTEqualStrategyNumber, F_UUID_EQ, arg[0]);
+        index_rescan(r.scan, &k, 1, NULL, 0);
+        out->found = index_getnext_slot(r.scan, ForwardScanDirection, r.slot);
+        if (out->found) {
+            out->seq = DatumGetInt64(slot_getattr(r.slot, r.attnos[0], &isnull));
+            copy_hash(slot_getattr(r.slot, r.attnos[1], &isnull), isnull, out->hash);
+            if (heads_keep_frontier)
+                out->frontier = slot_getattr(r.slot, r.attnos[2], &out->frontier_null);
+        }
+        /* the stored frontier, copied out of the table's buffer (checked once the head is) */
+        if (!out->frontier_null)
+            out->frontier = PointerGetDatum(PG_DETOAST_DATUM_COPY(out->frontier));
+        dfd_pk_reader_close(&r);
+        return;
+    }
+    if (SPI_execute_plan(plan_head, arg, NULL, false, 1) != SPI_OK_SELECT)
+        elog(ERROR, "cannot read ledger head");
+    out->found = SPI_processed == 1;
+    if (out->found) {
+        HeapTuple t = SPI_tuptable->vals[0];
+        TupleDesc d = SPI_tuptable->tupdesc;
+
+        out->seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+        copy_hash(SPI_getbinval(t, d, 2, &isnull), isnull, out->hash);
+        out->frontier = SPI_getbinval(t, d, 3, &out->frontier_null);
+        if (!out->frontier_null)
+            out->frontier = PointerGetDatum(PG_DETOAST_DATUM_COPY(out->frontier));
+    }
+}
+
+/* The last receipt of org as snapshot sees it (by primary key, or SQL when that must do it). */
+static void
+read_last(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
+{
+    Datum arg[1] = {UUIDPGetDatum(org)};
+    dfd_pk_reader r;
+    bool isnull;
+    HeapTuple t;
+    TupleDesc d;
+
+    memset(out, 0, sizeof *out);
+    out->frontier_null = true;
+    if (dfd_pk_reader_open(&r, "receipts", org_seq_key, 2, 1, last_columns, 3, snapshot)) {
+        ScanKeyData k;
+
+        ScanKeyInit(&k, 1, BTEqualStrategyNumber, F_UUID_EQ, arg[0]);
+        index_rescan(r.scan, &k, 1, NULL, 0);
+        out->found = index_getnext_slot(r.scan, BackwardScanDirection, r.slot);
+        if (out->found) {
+            out->seq = DatumGetInt64(slot_getattr(r.slot, r.attnos[0], &isnull));
+            copy_hash(slot_getattr(r.slot, r.attnos[1], &isnull), isnull, out->hash);
+            out->ts = DatumGetTimestampTz(slot_getattr(r.slot, r.attnos[2], &isnull));
+            out->xmin = DatumGetTransactionId(
+                slot_getsysattr(r.slot, MinTransactionIdAttributeNumber, &isnull));
+        }
+        dfd_pk_reader_close(&r);
+        return;
+    }
+    if (SPI_execute_snapshot(plan_last, arg, NULL, snapshot, InvalidSnapshot, true, false, 1) !=
+        SPI_OK_SELECT)
+        elog(ERROR, "cannot read last receipt");
+    out->found = SPI_processed == 1;
+    if (!out->found)
+        return;
+    t = SPI_tuptable->vals[0];
+    d = SPI_tuptable->tupdesc;
+    out->seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+    copy_hash(SPI_getbinval(t, d, 2, &isnull), isnull, out->hash);
+    out->ts = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
+    out->xmin = DatumGetTransactionId(SPI_getbinval(t, d, 4, &isnull));
+}
+
 /*
  * Finds the org's head for this transaction: from the cache, or by locking the org and
  * reading its stored head and last receipt, which must agree.
@@ -363,12 +480,7 @@ get_head(const pg_uuid_t *org, bool with_tree)
 {
     org_head *entry;
     bool found;
-    Datum arg[3];
-    bool isnull;
-    int64 head_seq = 0;
-    uint8 head_hash[DFD_SHA256_LEN] = {0};
-    Datum head_frontier = (Datum)0;
-    bool head_frontier_null = true;
+    stored_row head, last;
 
     if (org_heads == NULL) {
         HASHCTL ctl;
@@ -384,24 +496,18 @@ get_head(const pg_uuid_t *org, bool with_tree)
         return entry;
 
     lock_org(org);
-    arg[0] = UUIDPGetDatum(org);
-    if (SPI_execute_plan(plan_head, arg, NULL, false, 1) != SPI_OK_SELECT)
-        elog(ERROR, "cannot read ledger head");
-    if (SPI_processed == 1) {
-        bytea *h;
-
-        head_seq =
-            DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-        h = DatumGetByteaPP(
-            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-        if (VARSIZE_ANY_EXHDR(h) == DFD_SHA256_LEN)
-            memcpy(head_hash, VARDATA_ANY(h), DFD_SHA256_LEN);
-        /* the stored frontier, copied out of SPI's tuple (checked below, once the head is) */
-        head_frontier =
-            SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &head_frontier_null);
-        if (!head_frontier_null)
-            head_frontier = PointerGetDatum(PG_DETOAST_DATUM_COPY(head_frontier));
-    }
+    /*
+     * Read as a statement run now would (what SPI does for one that may write): a snapshot
+     * taken after the lock was granted, so under READ COMMITTED it sees what the previous
+     * holder committed, and after a command counter increment, so it sees this transaction's
+     * own earlier appends.
+     */
+    CommandCounterIncrement();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    UpdateActiveSnapshotCommandId();
+    read_head(org, GetActiveSnapshot(), &head);
+    read_last(org, GetActiveSnapshot(), &last);
+    PopActiveSnapshot();
 
     entry = hash_search(org_heads, org, HASH_ENTER, &found);
     entry->seq = 0;
@@ -409,25 +515,16 @@ get_head(const pg_uuid_t *org, bool with_tree)
     entry->ts = DT_NOBEGIN;
     entry->needs_touch = true;
     entry->flushed_seq = -1;
-
-    if (SPI_execute_plan(plan_last, arg, NULL, false, 1) != SPI_OK_SELECT)
-        elog(ERROR, "cannot read last receipt");
-    if (SPI_processed == 1) {
-        HeapTuple t = SPI_tuptable->vals[0];
-        TupleDesc d = SPI_tuptable->tupdesc;
-        bytea *h = DatumGetByteaPP(SPI_getbinval(t, d, 2, &isnull));
-        TransactionId xmin = DatumGetTransactionId(SPI_getbinval(t, d, 4, &isnull));
-
-        entry->seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-        entry->ts = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
-        if (VARSIZE_ANY_EXHDR(h) == DFD_SHA256_LEN)
-            memcpy(entry->hash, VARDATA_ANY(h), DFD_SHA256_LEN);
+    if (last.found) {
+        entry->seq = last.seq;
+        entry->ts = last.ts;
+        memcpy(entry->hash, last.hash, DFD_SHA256_LEN);
         /*
          * Receipts beyond the stored head are legitimate only when this very transaction
          * wrote them (in a subtransaction that committed, before the cache was dropped).
          */
-        if (entry->seq > head_seq && TransactionIdIsCurrentTransactionId(xmin))
-            head_seq = entry->seq, memcpy(head_hash, entry->hash, DFD_SHA256_LEN);
+        if (last.seq > head.seq && TransactionIdIsCurrentTransactionId(last.xmin))
+            head.seq = last.seq, memcpy(head.hash, last.hash, DFD_SHA256_LEN);
     }
     /*
      * Under REPEATABLE READ or SERIALIZABLE the transaction snapshot may predate appends that
@@ -435,15 +532,12 @@ get_head(const pg_uuid_t *org, bool with_tree)
      * collide with them; report a serialization failure so the client retries instead.
      */
     if (IsolationUsesXactSnapshot()) {
-        int64 latest_seq = 0;
+        stored_row latest;
 
-        if (SPI_execute_snapshot(plan_last, arg, NULL, GetLatestSnapshot(), InvalidSnapshot, true,
-                                 false, 1) != SPI_OK_SELECT)
-            elog(ERROR, "cannot read last receipt");
-        if (SPI_processed == 1)
-            latest_seq = DatumGetInt64(
-                SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-        if (latest_seq != entry->seq) {
+        PushActiveSnapshot(GetLatestSnapshot());
+        read_last(org, GetActiveSnapshot(), &latest);
+        PopActiveSnapshot();
+        if (latest.seq != entry->seq) {
             hash_search(org_heads, org, HASH_REMOVE, NULL);
             ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
                             errmsg("could not serialize access due to concurrent append"),
@@ -452,7 +546,7 @@ get_head(const pg_uuid_t *org, bool with_tree)
                             errhint("Retry the transaction.")));
         }
     }
-    if (entry->seq != head_seq || memcmp(entry->hash, head_hash, DFD_SHA256_LEN) != 0) {
+    if (entry->seq != head.seq || memcmp(entry->hash, head.hash, DFD_SHA256_LEN) != 0) {
         char org_text[DFD_UUID_LEN + 1];
 
         hash_search(org_heads, org, HASH_REMOVE, NULL);
@@ -461,7 +555,7 @@ get_head(const pg_uuid_t *org, bool with_tree)
                 (errcode(ERRCODE_DATA_CORRUPTED),
                  errmsg("ledger of organization %s does not match its head", org_text),
                  errdetail("The stored head is at seq %lld but the last receipt is seq %lld.",
-                           (long long)head_seq, (long long)entry->seq),
+                           (long long)head.seq, (long long)entry->seq),
                  errhint("Run SELECT * FROM defendable.verify_ledger('%s'); no receipt is "
                          "appended to a ledger that fails verification.",
                          org_text)));
@@ -469,7 +563,7 @@ get_head(const pg_uuid_t *org, bool with_tree)
     entry->has_tree = with_tree;
     /* cheapest first: this backend's own last commit, the head row, then the stored tree */
     if (with_tree && !cached_frontier(org, entry->seq, entry->hash, &entry->frontier) &&
-        !stored_frontier(head_frontier, head_frontier_null, entry->seq, entry->hash,
+        !stored_frontier(head.frontier, head.frontier_null, entry->seq, entry->hash,
                          &entry->frontier))
         dfd_merkle_load_frontier(org, (uint64)entry->seq, &entry->frontier);
     return entry;
@@ -715,6 +809,12 @@ policy_fields(text *kind)
  * The append itself, shared by append_receipt() and erase_field(): arguments are already
  * checked for null. Returns the stored row, formed in caller_cxt.
  */
+/* the columns of the two INSERTs prepared above, for the direct path (direct.c) */
+static const char *const receipt_columns[7] = {"org_id", "seq",    "ts",  "kind",
+                                               "prev",   "fields", "hash"};
+static const char *const disclosure_columns[5] = {"org_id", "seq", "salts", "field_values",
+                                                  "public_fields"};
+
 static HeapTuple
 do_append(pg_uuid_t *org, text *kind, Jsonb *fields, ArrayType *public_fields, TupleDesc tupdesc,
           MemoryContext caller_cxt)
@@ -797,7 +897,8 @@ do_append(pg_uuid_t *org, text *kind, Jsonb *fields, ArrayType *public_fields, T
     values[4] = PointerGetDatum(make_bytea(head->hash, DFD_SHA256_LEN));
     values[5] = JsonbPGetDatum(digest_map);
     values[6] = PointerGetDatum(make_bytea(hash, DFD_SHA256_LEN));
-    internal_exec(plan_insert_receipt, values, 1);
+    if (!dfd_direct_insert("receipts", receipt_columns, 7, values, NULL))
+        internal_exec(plan_insert_receipt, values, 1);
     if (nfields > 0) {
         Datum dv[5];
 
@@ -806,7 +907,8 @@ do_append(pg_uuid_t *org, text *kind, Jsonb *fields, ArrayType *public_fields, T
         dv[2] = JsonbPGetDatum(string_object(pf, nfields, true));
         dv[3] = JsonbPGetDatum(fields);
         dv[4] = PointerGetDatum(public_arr);
-        internal_exec(plan_insert_disclosure, dv, 1);
+        if (!dfd_direct_insert("disclosures", disclosure_columns, 5, dv, NULL))
+            internal_exec(plan_insert_disclosure, dv, 1);
     }
     if (head->has_tree) {
         dfd_hash leaf;

@@ -69,6 +69,25 @@ extern bool dfd_merkle_store_node(void *ctx, unsigned level, uint64_t index, con
 extern void dfd_write_header_members(dfd_buf *out, HeapTuple t, TupleDesc d);
 extern void dfd_projection_text(const pg_uuid_t *org, int64 seq, dfd_buf *out);
 
+/* direct.c: false when the caller must write or read the rows with SQL instead */
+#include "access/genam.h"
+#include "executor/tuptable.h"
+#include "utils/rel.h"
+#include "utils/snapshot.h"
+extern bool dfd_direct_insert(const char *relname, const char *const *columns, int ncolumns,
+                              const Datum *values, const bool *nulls);
+#define DFD_PK_READER_COLUMNS 4
+typedef struct dfd_pk_reader {
+    Relation heap, index;
+    IndexScanDesc scan;
+    TupleTableSlot *slot;
+    AttrNumber attnos[DFD_PK_READER_COLUMNS]; /* of the columns named when opened */
+} dfd_pk_reader;
+extern bool dfd_pk_reader_open(dfd_pk_reader *r, const char *relname, const AttrNumber *key_attnos,
+                               int nkeys, int nscankeys, const char *const *columns, int ncolumns,
+                               Snapshot snapshot);
+extern void dfd_pk_reader_close(dfd_pk_reader *r);
+
 /* append.c */
 extern void dfd_append_init(void);
 extern bool dfd_pending_head(const pg_uuid_t *org, int64 *seq, uint8 *hash);

@@ -196,57 +196,10 @@ fold_perfect(dfd_hash *leaves, int count, dfd_hash out)
  * of the primary key, whatever the table's size.
  *
  * These are the reads SPI would do with the active snapshot (read-only), so they see exactly
- * the same rows. The caller's SELECT privilege is checked as SQL would; a table under forced
- * row-level security is left to SQL (its policies apply there).
+ * the same rows (the reader, direct.c, checks the caller's privilege as SQL would and leaves a
+ * table under row-level security to SQL).
  */
-typedef struct pk_reader {
-    Relation heap, index;
-    IndexScanDesc scan;
-    TupleTableSlot *slot;
-    AttrNumber hash_attno; /* the row's "hash" column */
-} pk_reader;
-
-static bool
-pk_reader_open(pk_reader *r, const char *relname, const AttrNumber *key_attnos, int nkeys)
-{
-    Oid relid = dfd_relation_oid(relname), indexid;
-    bool keys_match;
-
-    if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
-        check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
-        return false;
-    r->hash_attno = get_attnum(relid, "hash");
-    if (r->hash_attno == InvalidAttrNumber)
-        return false;
-    r->heap = table_open(relid, AccessShareLock);
-    indexid = RelationGetPrimaryKeyIndex(r->heap);
-    if (!OidIsValid(indexid)) {
-        table_close(r->heap, AccessShareLock);
-        return false;
-    }
-    r->index = index_open(indexid, AccessShareLock);
-    /* the key columns must be the ones the scan keys name, in that order */
-    keys_match = r->index->rd_index->indnkeyatts == nkeys;
-    for (int i = 0; keys_match && i < nkeys; i++)
-        keys_match = r->index->rd_index->indkey.values[i] == key_attnos[i];
-    if (!keys_match) {
-        index_close(r->index, AccessShareLock);
-        table_close(r->heap, AccessShareLock);
-        return false;
-    }
-    r->slot = table_slot_create(r->heap, NULL);
-    r->scan = index_beginscan(r->heap, r->index, GetActiveSnapshot(), nkeys, 0);
-    return true;
-}
-
-static void
-pk_reader_close(pk_reader *r)
-{
-    index_endscan(r->scan);
-    ExecDropSingleTupleTableSlot(r->slot);
-    index_close(r->index, AccessShareLock);
-    table_close(r->heap, AccessShareLock);
-}
+static const char *const hash_column[1] = {"hash"};
 
 /* The 32-byte hash in column attno of the slot's row, or false. */
 static bool
@@ -270,10 +223,10 @@ static bool
 direct_nodes(node_source *s)
 {
     static const AttrNumber keys[3] = {1, 2, 3};
-    pk_reader r;
+    dfd_pk_reader r;
     ScanKeyData k[3];
 
-    if (!pk_reader_open(&r, "merkle_nodes", keys, 3))
+    if (!dfd_pk_reader_open(&r, "merkle_nodes", keys, 3, 3, hash_column, 1, GetActiveSnapshot()))
         return false;
     for (int i = 0; i < s->n; i++) {
         node_want *w = &s->wants[i];
@@ -286,9 +239,9 @@ direct_nodes(node_source *s)
         index_rescan(r.scan, k, 3, NULL, 0);
         /* a missing node stays without a hash: the caller reports the tree incomplete */
         if (index_getnext_slot(r.scan, ForwardScanDirection, r.slot))
-            w->have = slot_hash(r.slot, r.hash_attno, w->hash);
+            w->have = slot_hash(r.slot, r.attnos[0], w->hash);
     }
-    pk_reader_close(&r);
+    dfd_pk_reader_close(&r);
     return true;
 }
 
@@ -300,11 +253,11 @@ static bool
 direct_small_subtrees(node_source *s)
 {
     static const AttrNumber keys[2] = {1, 2};
-    pk_reader r;
+    dfd_pk_reader r;
     ScanKeyData k[3];
     dfd_hash leaves[1 << DFD_STORED_LEVEL];
 
-    if (!pk_reader_open(&r, "receipts", keys, 2))
+    if (!dfd_pk_reader_open(&r, "receipts", keys, 2, 3, hash_column, 1, GetActiveSnapshot()))
         return false;
     for (int i = 0; i < s->n; i++) {
         node_want *w = &s->wants[i];
@@ -327,7 +280,7 @@ direct_small_subtrees(node_source *s)
             /* rows come in seq order: each must be the next one of the range */
             if (DatumGetInt64(slot_getattr(r.slot, 2, &isnull)) != first + got)
                 incomplete_tree(s->org, "A receipt of the tree is missing.");
-            if (!slot_hash(r.slot, r.hash_attno, h) ||
+            if (!slot_hash(r.slot, r.attnos[0], h) ||
                 !dfd_merkle_leaf_hash(h, DFD_SHA256_LEN, leaves[got]))
                 incomplete_tree(s->org, "A receipt hash is not 32 bytes.");
             got++;
@@ -337,7 +290,7 @@ direct_small_subtrees(node_source *s)
         fold_perfect(leaves, count, w->hash);
         w->have = true;
     }
-    pk_reader_close(&r);
+    dfd_pk_reader_close(&r);
     return true;
 }
 
@@ -563,6 +516,7 @@ dfd_merkle_load_frontier(const pg_uuid_t *org, uint64 size, dfd_merkle_frontier 
 }
 
 static SPIPlanPtr plan_insert_node;
+static const char *const node_columns[4] = {"org_id", "level", "idx", "hash"};
 
 /* Stores a completed perfect subtree (inside SPI, as an internal write). */
 bool
@@ -575,10 +529,6 @@ dfd_merkle_store_node(void *ctx, unsigned level, uint64_t index, const dfd_hash 
 
     if (level < DFD_STORED_LEVEL)
         return true;
-    dfd_saved_plan(&plan_insert_node,
-                   "INSERT INTO defendable.merkle_nodes (org_id, level, idx, hash) "
-                   "VALUES ($1, $2, $3, $4)",
-                   4, types);
     args[0] = UUIDPGetDatum(org);
     args[1] = Int16GetDatum((int16)level);
     args[2] = Int64GetDatum((int64)index);
@@ -589,6 +539,12 @@ dfd_merkle_store_node(void *ctx, unsigned level, uint64_t index, const dfd_hash 
         memcpy(VARDATA(b), h, DFD_MERKLE_HASH_LEN);
         args[3] = PointerGetDatum(b);
     }
+    if (dfd_direct_insert("merkle_nodes", node_columns, 4, args, NULL))
+        return true;
+    dfd_saved_plan(&plan_insert_node,
+                   "INSERT INTO defendable.merkle_nodes (org_id, level, idx, hash) "
+                   "VALUES ($1, $2, $3, $4)",
+                   4, types);
     dfd_internal_writes++;
     rc = SPI_execute_plan(plan_insert_node, args, NULL, false, 0);
     dfd_internal_writes--;

@@ -1,0 +1,99 @@
+-- append_receipt writes its rows with the executor's single-row insert and reads the head and the
+-- last receipt by primary key, not through planned statements (extension/direct.c). That is only
+-- allowed where SQL would do exactly the same; everywhere else the append must behave as the
+-- INSERT and SELECT statements it replaces: the owner's privileges, row-level security, the
+-- table's triggers of every kind, and columns with defaults added after the fact.
+\set org '''dddddddd-4444-4444-8444-000000000001'''
+SELECT count(*) FROM (SELECT defendable.append_receipt(:org, 'run.complete', jsonb_build_object('run', i), '{run}') FROM generate_series(1, 3) i) s;
+
+-- 1. The function's owner is who writes. A non-superuser owner that may read everything but not
+--    insert receipts is refused, as its INSERT statement would be.
+CREATE ROLE regress_append_owner BYPASSRLS;
+GRANT USAGE ON SCHEMA defendable TO regress_append_owner;
+GRANT SELECT ON ALL TABLES IN SCHEMA defendable TO regress_append_owner;
+ALTER FUNCTION defendable.append_receipt(uuid, text, jsonb, text[]) OWNER TO regress_append_owner;
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 4}', '{run}')).seq;
+\echo :LAST_ERROR_SQLSTATE
+-- with the writes granted it appends, and the chain holds
+GRANT INSERT ON defendable.receipts, defendable.disclosures, defendable.merkle_nodes TO regress_append_owner;
+GRANT INSERT, UPDATE ON defendable.heads TO regress_append_owner;
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 4}', '{run}')).seq;
+
+-- 2. Row-level security applies to an owner without BYPASSRLS. Policies that let it read but
+--    not insert receipts: refused, as SQL refuses the row.
+ALTER ROLE regress_append_owner NOBYPASSRLS;
+CREATE POLICY regress_read_receipts ON defendable.receipts FOR SELECT TO regress_append_owner USING (true);
+CREATE POLICY regress_read_heads ON defendable.heads FOR SELECT TO regress_append_owner USING (true);
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 5}', '{run}')).seq;
+\echo :LAST_ERROR_SQLSTATE
+-- insert policies everywhere (and updates of the head): it appends
+CREATE POLICY regress_add_receipts ON defendable.receipts FOR INSERT TO regress_append_owner WITH CHECK (true);
+CREATE POLICY regress_add_disclosures ON defendable.disclosures FOR INSERT TO regress_append_owner WITH CHECK (true);
+CREATE POLICY regress_add_nodes ON defendable.merkle_nodes FOR INSERT TO regress_append_owner WITH CHECK (true);
+CREATE POLICY regress_add_heads ON defendable.heads FOR INSERT TO regress_append_owner WITH CHECK (true);
+CREATE POLICY regress_move_heads ON defendable.heads FOR UPDATE TO regress_append_owner USING (true);
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 5}', '{run}')).seq;
+-- a head the policies hide from the owner reads as no head at all, as in SQL: the receipts it
+-- does see then disagree with it, and nothing is appended
+DROP POLICY regress_read_heads ON defendable.heads;
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 6}', '{run}')).seq;
+\echo :LAST_ERROR_SQLSTATE
+
+ALTER FUNCTION defendable.append_receipt(uuid, text, jsonb, text[]) OWNER TO CURRENT_USER;
+DROP POLICY regress_read_receipts ON defendable.receipts;
+DROP POLICY regress_add_receipts ON defendable.receipts;
+DROP POLICY regress_add_disclosures ON defendable.disclosures;
+DROP POLICY regress_add_nodes ON defendable.merkle_nodes;
+DROP POLICY regress_add_heads ON defendable.heads;
+DROP POLICY regress_move_heads ON defendable.heads;
+REVOKE ALL ON ALL TABLES IN SCHEMA defendable FROM regress_append_owner;
+REVOKE ALL ON SCHEMA defendable FROM regress_append_owner;
+DROP ROLE regress_append_owner;
+
+-- 3. Triggers a DBA adds to the ledger's tables fire as they would for an INSERT statement:
+--    statement-level ones (which the single-row insert never fires: such a table is written
+--    with SQL) and BEFORE ROW ones (which it fires itself).
+CREATE TABLE regress_statement_log (tbl text);
+CREATE FUNCTION regress_log_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.regress_statement_log VALUES (TG_TABLE_NAME);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER regress_after_statement AFTER INSERT ON defendable.receipts
+    FOR EACH STATEMENT EXECUTE FUNCTION regress_log_statement();
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 6}', '{run}')).seq;
+SELECT count(*) AS statements_logged FROM regress_statement_log;
+DROP TRIGGER regress_after_statement ON defendable.receipts;
+
+CREATE FUNCTION regress_refuse_secret() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.field_values ? 'secret' THEN
+        RAISE EXCEPTION 'no secrets here' USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER regress_before_row BEFORE INSERT ON defendable.disclosures
+    FOR EACH ROW EXECUTE FUNCTION regress_refuse_secret();
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"secret": "x"}', '{}')).seq;
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER regress_before_row ON defendable.disclosures;
+
+-- 4. A column added later gets its default, which only SQL computes; once dropped, the direct
+--    path writes around the dropped column.
+ALTER TABLE defendable.disclosures ADD COLUMN regress_note text NOT NULL DEFAULT 'from sql';
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 7}', '{run}')).seq AS seq \gset
+SELECT regress_note FROM defendable.disclosures WHERE org_id = :org AND seq = :seq;
+ALTER TABLE defendable.disclosures DROP COLUMN regress_note;
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 8}', '{run}')).seq;
+SELECT field_values, public_fields FROM defendable.disclosures WHERE org_id = :org ORDER BY seq DESC LIMIT 1;
+
+-- nothing refused above left a row: one gapless chain that verifies, and its head is its end
+SELECT count(*) AS receipts, max(seq) AS last FROM defendable.receipts WHERE org_id = :org;
+SELECT ok, receipts FROM defendable.verify_ledger(:org);
+SELECT h.seq = r.seq AND h.hash = r.hash AS head_is_last
+FROM defendable.heads h, LATERAL (SELECT seq, hash FROM defendable.receipts WHERE org_id = h.org_id ORDER BY seq DESC LIMIT 1) r
+WHERE h.org_id = :org;
+
+DROP FUNCTION regress_refuse_secret();
+DROP FUNCTION regress_log_statement();
+DROP TABLE regress_statement_log;
