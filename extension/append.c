@@ -429,9 +429,16 @@ read_head(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
     }
 }
 
-/* The last receipt of org as snapshot sees it (by primary key, or SQL when that must do it). */
+/*
+ * The last receipt of org as snapshot sees it (by primary key, or SQL when that must do it).
+ * The caller's guess of its seq bounds the index scan: a backward scan reads every entry of
+ * the leaf page that matches its keys, which with the org alone is up to a page of this org's
+ * receipts per append (a tenth of append_receipt's time in a perf profile at 8 sessions).
+ * When nothing is found from the guess on (a chain shorter than its head says), the whole
+ * org is scanned, so the answer is always the true last receipt.
+ */
 static void
-read_last(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
+read_last(const pg_uuid_t *org, int64 guess, Snapshot snapshot, stored_row *out)
 {
     Datum arg[1] = {UUIDPGetDatum(org)};
     dfd_pk_reader r;
@@ -441,12 +448,17 @@ read_last(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
 
     memset(out, 0, sizeof *out);
     out->frontier_null = true;
-    if (dfd_pk_reader_open(&r, "receipts", org_seq_key, 2, 1, last_columns, 3, snapshot)) {
-        ScanKeyData k;
+    if (dfd_pk_reader_open(&r, "receipts", org_seq_key, 2, 2, last_columns, 3, snapshot)) {
+        ScanKeyData k[2];
 
-        ScanKeyInit(&k, 1, BTEqualStrategyNumber, F_UUID_EQ, arg[0]);
-        index_rescan(r.scan, &k, 1, NULL, 0);
-        out->found = index_getnext_slot(r.scan, BackwardScanDirection, r.slot);
+        for (int64 from = Max(guess, 1);; from = 1) {
+            ScanKeyInit(&k[0], 1, BTEqualStrategyNumber, F_UUID_EQ, arg[0]);
+            ScanKeyInit(&k[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
+            index_rescan(r.scan, k, 2, NULL, 0);
+            out->found = index_getnext_slot(r.scan, BackwardScanDirection, r.slot);
+            if (out->found || from == 1)
+                break;
+        }
         if (out->found) {
             out->seq = DatumGetInt64(slot_getattr(r.slot, r.attnos[0], &isnull));
             copy_hash(slot_getattr(r.slot, r.attnos[1], &isnull), isnull, out->hash);
@@ -506,7 +518,7 @@ get_head(const pg_uuid_t *org, bool with_tree)
     PushActiveSnapshot(GetTransactionSnapshot());
     UpdateActiveSnapshotCommandId();
     read_head(org, GetActiveSnapshot(), &head);
-    read_last(org, GetActiveSnapshot(), &last);
+    read_last(org, head.seq, GetActiveSnapshot(), &last);
     PopActiveSnapshot();
 
     entry = hash_search(org_heads, org, HASH_ENTER, &found);
@@ -535,7 +547,7 @@ get_head(const pg_uuid_t *org, bool with_tree)
         stored_row latest;
 
         PushActiveSnapshot(GetLatestSnapshot());
-        read_last(org, GetActiveSnapshot(), &latest);
+        read_last(org, entry->seq, GetActiveSnapshot(), &latest);
         PopActiveSnapshot();
         if (latest.seq != entry->seq) {
             hash_search(org_heads, org, HASH_REMOVE, NULL);
