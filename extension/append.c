@@ -55,9 +55,11 @@ typedef struct org_head {
     int64 seq;
     uint8 hash[DFD_SHA256_LEN];
     TimestampTz ts;
-    bool needs_touch;  /* the deferred head flush is not queued for the appends since */
-    int64 flushed_seq; /* the seq the flush last wrote to the table (-1: none yet) */
-    bool has_tree;     /* the schema keeps a Merkle tree (version 0.2 and later) */
+    bool needs_touch;         /* the deferred head flush is not queued for the appends since */
+    int64 flushed_seq;        /* the seq the flush last wrote to the table (-1: none yet) */
+    bool has_tree;            /* the schema keeps a Merkle tree (version 0.2 and later) */
+    bool head_row;            /* the org has a row in defendable.heads */
+    ItemPointerData head_tid; /* where get_head read it, when read by primary key */
     dfd_merkle_frontier frontier;
 } org_head;
 
@@ -238,11 +240,12 @@ prepare_plans(void)
                    "WHERE org_id OPERATOR(pg_catalog.=) $1 ORDER BY seq DESC LIMIT 1",
                    1, uuid1);
     /*
-     * The touch writes the head as it stands after the transaction's first receipt for the org.
-     * It queues the deferred flush, which has nothing left to write when that receipt is also
-     * the last (one event, one commit: the common shape), and under REPEATABLE READ it fails at
-     * once, with a serialization error, when another transaction moved the head after this
-     * one's snapshot was taken.
+     * The touch writes the head as it stands after the transaction's first receipt for the org
+     * (touch_head: this upsert for the org's first receipt, the UPDATE below or a direct update
+     * later). It queues the deferred flush, which has nothing left to write when that receipt
+     * is also the last (one event, one commit: the common shape), and under REPEATABLE READ it
+     * fails at once, with a serialization error, when another transaction moved the head after
+     * this one's snapshot was taken.
      */
     dfd_saved_plan(&plan_touch,
                    heads_keep_frontier
@@ -364,6 +367,7 @@ typedef struct stored_row {
     uint8 hash[DFD_SHA256_LEN]; /* zeros unless the row's hash is 32 bytes */
     TimestampTz ts;             /* last receipt */
     TransactionId xmin;         /* last receipt */
+    ItemPointerData tid;        /* head row, when read by primary key (else invalid) */
     Datum frontier;             /* head row (copied out of the table); NULL when absent */
     bool frontier_null;
 } stored_row;
@@ -395,6 +399,7 @@ read_head(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
 
     memset(out, 0, sizeof *out);
     out->frontier_null = true;
+    ItemPointerSetInvalid(&out->tid);
     if (dfd_pk_reader_open(&r, "heads", org_key, 1, 1, head_columns, heads_keep_frontier ? 3 : 2,
                            snapshot)) {
         ScanKeyData k;
@@ -403,6 +408,7 @@ read_head(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
         index_rescan(r.scan, &k, 1, NULL, 0);
         out->found = index_getnext_slot(r.scan, ForwardScanDirection, r.slot);
         if (out->found) {
+            out->tid = r.slot->tts_tid;
             out->seq = DatumGetInt64(slot_getattr(r.slot, r.attnos[0], &isnull));
             copy_hash(slot_getattr(r.slot, r.attnos[1], &isnull), isnull, out->hash);
             if (heads_keep_frontier)
@@ -527,6 +533,8 @@ get_head(const pg_uuid_t *org, bool with_tree)
     entry->ts = DT_NOBEGIN;
     entry->needs_touch = true;
     entry->flushed_seq = -1;
+    entry->head_row = head.found;
+    entry->head_tid = head.tid;
     if (last.found) {
         entry->seq = last.seq;
         entry->ts = last.ts;
@@ -821,6 +829,46 @@ policy_fields(text *kind)
  * The append itself, shared by append_receipt() and erase_field(): arguments are already
  * checked for null. Returns the stored row, formed in caller_cxt.
  */
+static const char *const head_row_columns[4] = {"org_id", "seq", "hash", "frontier"};
+
+/*
+ * Writes the head as it stands after the transaction's first receipt for the org (see
+ * prepare_plans). The org's first receipt inserts the row. Later ones replace the row that
+ * get_head read, which the org's lock keeps every other writer away from: under READ
+ * COMMITTED directly by its tid; otherwise, or when direct.c declines, by an UPDATE, which
+ * under REPEATABLE READ fails with a serialization error if the row moved after the
+ * transaction's snapshot, as the upsert does.
+ */
+static void
+touch_head(org_head *head, Datum *tv, const char *tnulls)
+{
+    bool nulls[4];
+
+    for (int i = 0; i < 4; i++)
+        nulls[i] = tnulls[i] == 'n';
+    if (!head->head_row)
+        internal_exec_nulls(plan_touch, tv, tnulls, 1);
+    else if (!ItemPointerIsValid(&head->head_tid) || IsolationUsesXactSnapshot() ||
+             !dfd_direct_update("heads", &head->head_tid, head_row_columns,
+                                heads_keep_frontier ? 4 : 3, tv, nulls)) {
+        internal_exec_nulls(plan_flush, tv, tnulls, -1);
+        /* the row is there (read under the lock): only a policy or a trigger can skip it */
+        if (SPI_processed != 1) {
+            char org_text[DFD_UUID_LEN + 1];
+
+            dfd_uuid_to_text(&head->org, org_text);
+            ereport(ERROR,
+                    (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                     errmsg("cannot update the ledger head of organization %s", org_text),
+                     errdetail("Row-level security or a trigger on defendable.heads kept the "
+                               "owner of append_receipt from updating the row.")));
+        }
+    }
+    /* the row has a new version now, and a new tid */
+    head->head_row = true;
+    ItemPointerSetInvalid(&head->head_tid);
+}
+
 /* the columns of the two INSERTs prepared above, for the direct path (direct.c) */
 static const char *const receipt_columns[7] = {"org_id", "seq",    "ts",  "kind",
                                                "prev",   "fields", "hash"};
@@ -949,7 +997,7 @@ do_append(pg_uuid_t *org, text *kind, Jsonb *fields, ArrayType *public_fields, T
             tv[3] = PointerGetDatum(frontier_blob(head));
             tnulls[3] = ' ';
         }
-        internal_exec_nulls(plan_touch, tv, tnulls, 1);
+        touch_head(head, tv, tnulls);
     }
 
     /* the result is copied into the caller's context before SPI_finish frees SPI's memory */

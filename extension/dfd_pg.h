@@ -76,6 +76,9 @@ extern void dfd_projection_text(const pg_uuid_t *org, int64 seq, dfd_buf *out);
 #include "utils/snapshot.h"
 extern bool dfd_direct_insert(const char *relname, const char *const *columns, int ncolumns,
                               const Datum *values, const bool *nulls);
+/* replaces the row at tid, which the caller read and locked against other writers */
+extern bool dfd_direct_update(const char *relname, ItemPointer tid, const char *const *columns,
+                              int ncolumns, const Datum *values, const bool *nulls);
 #define DFD_PK_READER_COLUMNS 4
 typedef struct dfd_pk_reader {
     Relation heap, index;

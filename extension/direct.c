@@ -1,18 +1,21 @@
 /*
  * direct.c: rows of the extension's tables written and read without a planned statement.
  *
- * Writes. Why: append_receipt writes two to four rows per receipt (the receipt, its disclosures,
- * every 16th a Merkle node). Through SPI each row is an executor start-up and shut-down of a whole
- * INSERT plan (ModifyTable, Result, projections, a portal): perf put that at a fifth of the
- * CPU of a one-receipt transaction (docs/benchmarks.md). The executor's single-row insert, the
- * one logical replication applies rows with, keeps what the row needs: BEFORE ROW triggers
- * (the write guards), NOT NULL and CHECK constraints, and every index with its unique check.
+ * Writes (one row inserted, or one row replaced by its tid). Why: append_receipt writes two
+ * to four rows per receipt (the receipt, its disclosures, every 16th a Merkle node, the head).
+ * Through SPI each row is an executor start-up and shut-down of a whole INSERT plan (ModifyTable,
+ * Result, projections, a portal): perf put that at a fifth of the CPU of a one-receipt transaction
+ * (docs/benchmarks.md), and the head's upsert as much again. The executor's single-row insert and
+ * update, the ones logical replication applies rows with, keep what the row needs: row triggers
+ * (the write guards; an update also fires AFTER ROW ones, such as the head's deferred flush), NOT
+ * NULL and CHECK constraints, and every index with its unique check.
  *
  * It stands in for SQL only where SQL would do the same thing. The caller falls back to its
- * statement when this returns false: the current user may not insert, row-level security
- * applies to it, the table has a trigger this path would not fire (statement-level, AFTER
- * ROW, INSTEAD OF; foreign keys are AFTER ROW triggers), or its columns are not exactly the
- * ones named (a column added later would need its default, which only SQL computes).
+ * statement when this returns false: the current user may not insert (update), row-level
+ * security applies to it, the table has a trigger this path would not fire (statement-level,
+ * INSTEAD OF, transition tables, and for inserts AFTER ROW: foreign keys are AFTER ROW
+ * triggers), or its columns are not exactly the ones named (a column added later would need
+ * its default, which only SQL computes).
  *
  * Reads by primary key (dfd_pk_reader): one descent of the index per lookup, whatever the
  * table's size. As SQL they cost an executor start-up each, and on a young table the planner
@@ -26,6 +29,7 @@
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -33,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
 
 /* the triggers SQL would fire on an INSERT and this path would not */
 static bool
@@ -41,6 +46,15 @@ has_unfired_insert_triggers(const TriggerDesc *t)
     return t != NULL && (t->trig_insert_instead_row || t->trig_insert_after_row ||
                          t->trig_insert_before_statement || t->trig_insert_after_statement ||
                          t->trig_insert_new_table);
+}
+
+/* the same for an UPDATE (its row triggers, BEFORE and AFTER, this path fires) */
+static bool
+has_unfired_update_triggers(const TriggerDesc *t)
+{
+    return t != NULL &&
+           (t->trig_update_instead_row || t->trig_update_before_statement ||
+            t->trig_update_after_statement || t->trig_update_old_table || t->trig_update_new_table);
 }
 
 /* the table's live columns are exactly `columns`, in that order (dropped ones skipped) */
@@ -61,67 +75,124 @@ columns_are(TupleDesc desc, const char *const *columns, int ncolumns)
     return col == ncolumns;
 }
 
+/* A table opened for one row write, with what the executor's single-row routines need. */
+typedef struct write_target {
+    Relation rel;
+    EState *estate;
+    ResultRelInfo *rri;
+    TupleTableSlot *slot; /* the new row */
+} write_target;
+
+/* Opens the table when the direct path may write it (see the top of the file). */
+static bool
+open_target(write_target *w, const char *relname, CmdType cmd, const char *const *columns,
+            int ncolumns, const Datum *values, const bool *nulls)
+{
+    Oid relid = dfd_relation_oid(relname);
+    TupleDesc desc;
+    RangeTblEntry *rte;
+    int col = 0;
+
+    /* (an UPDATE's SELECT on the row was checked by the read that found its tid) */
+    if (pg_class_aclcheck(relid, GetUserId(), cmd == CMD_INSERT ? ACL_INSERT : ACL_UPDATE) !=
+            ACLCHECK_OK ||
+        check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+        return false;
+    w->rel = table_open(relid, RowExclusiveLock);
+    desc = RelationGetDescr(w->rel);
+    if (w->rel->rd_rel->relkind != RELKIND_RELATION ||
+        (cmd == CMD_INSERT ? has_unfired_insert_triggers(w->rel->trigdesc)
+                           : has_unfired_update_triggers(w->rel->trigdesc)) ||
+        !columns_are(desc, columns, ncolumns)) {
+        table_close(w->rel, RowExclusiveLock);
+        return false;
+    }
+
+    /* all of it in the executor state's own context, freed by close_target */
+    w->estate = CreateExecutorState();
+    rte = makeNode(RangeTblEntry);
+    rte->rtekind = RTE_RELATION;
+    rte->relid = relid;
+    rte->relkind = w->rel->rd_rel->relkind;
+    rte->rellockmode = RowExclusiveLock;
+    ExecInitRangeTable(w->estate, list_make1(rte));
+    w->rri = makeNode(ResultRelInfo);
+    InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+    w->estate->es_output_cid = GetCurrentCommandId(true);
+    ExecOpenIndices(w->rri, false);
+
+    w->slot = ExecInitExtraTupleSlot(w->estate, desc, &TTSOpsVirtual);
+    ExecClearTuple(w->slot);
+    for (int i = 0; i < desc->natts; i++) {
+        if (TupleDescAttr(desc, i)->attisdropped) {
+            w->slot->tts_values[i] = (Datum)0;
+            w->slot->tts_isnull[i] = true;
+            continue;
+        }
+        w->slot->tts_values[i] = values[col];
+        w->slot->tts_isnull[i] = nulls != NULL && nulls[col];
+        col++;
+    }
+    ExecStoreVirtualTuple(w->slot);
+    return true;
+}
+
+static void
+close_target(write_target *w)
+{
+    ExecCloseIndices(w->rri);
+    /* relations the trigger queue opened to fire immediate AFTER triggers */
+    ExecCloseResultRelations(w->estate);
+    ExecResetTupleTable(w->estate->es_tupleTable, false);
+    FreeExecutorState(w->estate);
+    /* the lock is kept to the end of the transaction, as a statement keeps it */
+    table_close(w->rel, NoLock);
+}
+
 bool
 dfd_direct_insert(const char *relname, const char *const *columns, int ncolumns,
                   const Datum *values, const bool *nulls)
 {
-    Oid relid = dfd_relation_oid(relname);
-    Relation rel;
-    TupleDesc desc;
-    EState *estate;
-    RangeTblEntry *rte;
-    ResultRelInfo *rri;
-    TupleTableSlot *slot;
-    int col = 0;
+    write_target w;
 
-    if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK ||
-        check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+    if (!open_target(&w, relname, CMD_INSERT, columns, ncolumns, values, nulls))
         return false;
-    rel = table_open(relid, RowExclusiveLock);
-    desc = RelationGetDescr(rel);
-    if (rel->rd_rel->relkind != RELKIND_RELATION || has_unfired_insert_triggers(rel->trigdesc) ||
-        !columns_are(desc, columns, ncolumns)) {
-        table_close(rel, RowExclusiveLock);
-        return false;
-    }
-
-    /* all of it in the executor state's own context, freed below */
-    estate = CreateExecutorState();
-    rte = makeNode(RangeTblEntry);
-    rte->rtekind = RTE_RELATION;
-    rte->relid = relid;
-    rte->relkind = rel->rd_rel->relkind;
-    rte->rellockmode = RowExclusiveLock;
-    ExecInitRangeTable(estate, list_make1(rte));
-    rri = makeNode(ResultRelInfo);
-    InitResultRelInfo(rri, rel, 1, NULL, 0);
-    estate->es_output_cid = GetCurrentCommandId(true);
-    ExecOpenIndices(rri, false);
-
-    slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
-    ExecClearTuple(slot);
-    for (int i = 0; i < desc->natts; i++) {
-        if (TupleDescAttr(desc, i)->attisdropped) {
-            slot->tts_values[i] = (Datum)0;
-            slot->tts_isnull[i] = true;
-            continue;
-        }
-        slot->tts_values[i] = values[col];
-        slot->tts_isnull[i] = nulls != NULL && nulls[col];
-        col++;
-    }
-    ExecStoreVirtualTuple(slot);
-
     /* an error resets the depth at (sub)transaction abort (append.c) */
     dfd_internal_writes++;
-    ExecSimpleRelationInsert(rri, estate, slot);
+    ExecSimpleRelationInsert(w.rri, w.estate, w.slot);
     dfd_internal_writes--;
+    close_target(&w);
+    return true;
+}
 
-    ExecCloseIndices(rri);
-    ExecResetTupleTable(estate->es_tupleTable, false);
-    FreeExecutorState(estate);
-    /* the lock is kept to the end of the transaction, as an INSERT statement keeps it */
-    table_close(rel, NoLock);
+bool
+dfd_direct_update(const char *relname, ItemPointer tid, const char *const *columns, int ncolumns,
+                  const Datum *values, const bool *nulls)
+{
+    write_target w;
+    EPQState epq;
+    TupleTableSlot *old;
+
+    if (!open_target(&w, relname, CMD_UPDATE, columns, ncolumns, values, nulls))
+        return false;
+    /* the snapshot an UPDATE statement would run with; the row to replace, by its tid */
+    PushActiveSnapshot(GetTransactionSnapshot());
+    w.estate->es_snapshot = GetActiveSnapshot();
+    old = ExecInitExtraTupleSlot(w.estate, RelationGetDescr(w.rel), &TTSOpsVirtual);
+    old->tts_tid = *tid;
+    EvalPlanQualInit(&epq, w.estate, NULL, NIL, -1);
+    /*
+     * AFTER ROW triggers queue their events on a query level of their own, as a statement's
+     * do: there may be no outer one (a fast-path function call runs no query)
+     */
+    AfterTriggerBeginQuery();
+    dfd_internal_writes++;
+    ExecSimpleRelationUpdate(w.rri, w.estate, &epq, old, w.slot);
+    dfd_internal_writes--;
+    AfterTriggerEndQuery(w.estate);
+    EvalPlanQualEnd(&epq);
+    PopActiveSnapshot();
+    close_target(&w);
     return true;
 }
 

@@ -14,9 +14,13 @@ GRANT SELECT ON ALL TABLES IN SCHEMA defendable TO regress_append_owner;
 ALTER FUNCTION defendable.append_receipt(uuid, text, jsonb, text[]) OWNER TO regress_append_owner;
 SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 4}', '{run}')).seq;
 \echo :LAST_ERROR_SQLSTATE
--- with the writes granted it appends, and the chain holds
+-- rows granted, but not the update of the head the org already has: refused, as its UPDATE
 GRANT INSERT ON defendable.receipts, defendable.disclosures, defendable.merkle_nodes TO regress_append_owner;
-GRANT INSERT, UPDATE ON defendable.heads TO regress_append_owner;
+GRANT INSERT ON defendable.heads TO regress_append_owner;
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 4}', '{run}')).seq;
+\echo :LAST_ERROR_SQLSTATE
+-- with the update granted it appends, and the chain holds
+GRANT UPDATE ON defendable.heads TO regress_append_owner;
 SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 4}', '{run}')).seq;
 
 -- 2. Row-level security applies to an owner without BYPASSRLS. Policies that let it read but
@@ -31,6 +35,9 @@ CREATE POLICY regress_add_receipts ON defendable.receipts FOR INSERT TO regress_
 CREATE POLICY regress_add_disclosures ON defendable.disclosures FOR INSERT TO regress_append_owner WITH CHECK (true);
 CREATE POLICY regress_add_nodes ON defendable.merkle_nodes FOR INSERT TO regress_append_owner WITH CHECK (true);
 CREATE POLICY regress_add_heads ON defendable.heads FOR INSERT TO regress_append_owner WITH CHECK (true);
+-- ... but none that lets it update the head: refused, and said so
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 5}', '{run}')).seq;
+\echo :LAST_ERROR_SQLSTATE
 CREATE POLICY regress_move_heads ON defendable.heads FOR UPDATE TO regress_append_owner USING (true);
 SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 5}', '{run}')).seq;
 -- a head the policies hide from the owner reads as no head at all, as in SQL: the receipts it
@@ -50,9 +57,9 @@ REVOKE ALL ON ALL TABLES IN SCHEMA defendable FROM regress_append_owner;
 REVOKE ALL ON SCHEMA defendable FROM regress_append_owner;
 DROP ROLE regress_append_owner;
 
--- 3. Triggers a DBA adds to the ledger's tables fire as they would for an INSERT statement:
---    statement-level ones (which the single-row insert never fires: such a table is written
---    with SQL) and BEFORE ROW ones (which it fires itself).
+-- 3. Triggers a DBA adds to the ledger's tables fire as they would for the INSERT or UPDATE
+--    statement: statement-level ones (which the single-row routines never fire: such a table
+--    is written with SQL) and BEFORE ROW ones (which they fire themselves).
 CREATE TABLE regress_statement_log (tbl text);
 CREATE FUNCTION regress_log_statement() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -61,9 +68,12 @@ BEGIN
 END $$;
 CREATE TRIGGER regress_after_statement AFTER INSERT ON defendable.receipts
     FOR EACH STATEMENT EXECUTE FUNCTION regress_log_statement();
+CREATE TRIGGER regress_head_statement AFTER UPDATE ON defendable.heads
+    FOR EACH STATEMENT EXECUTE FUNCTION regress_log_statement();
 SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 6}', '{run}')).seq;
-SELECT count(*) AS statements_logged FROM regress_statement_log;
+SELECT tbl, count(*) AS statements_logged FROM regress_statement_log GROUP BY tbl ORDER BY tbl;
 DROP TRIGGER regress_after_statement ON defendable.receipts;
+DROP TRIGGER regress_head_statement ON defendable.heads;
 
 CREATE FUNCTION regress_refuse_secret() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
