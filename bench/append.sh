@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Append benchmark: the same records written three ways, side by side in one run on a throwaway
+# Append benchmark: the same records written four ways, side by side in one run on a throwaway
 # cluster —
-#   plain       INSERT into an ordinary table (no chain);
+#   plain       INSERT into an ordinary table (no chain): what DESIGN.md section 8 compares with;
 #   defendable  SELECT defendable.append_receipt(...);
-#   peer        a PL/pgSQL + pgcrypto hash chain (BEFORE INSERT trigger locking a head row).
+#   peer        a PL/pgSQL + pgcrypto hash chain (BEFORE INSERT trigger locking a head row);
+#   rows        one plain SQL statement writing the rows defendable writes per receipt, of the
+#               same sizes (a receipt row, a disclosures row, the head row's upsert), computing
+#               nothing: the storage cost of the design, as a floor for defendable's.
 # Bulk: one transaction of BULK_N rows for one fresh org (the peer writes min(BULK_N, PEER_BULK_N),
 # its per-row head update makes one long transaction quadratic), timed inside the server, rows/s.
 # Single-row commits: pgbench -n -M prepared -T SECONDS at 1 session, 8 sessions over 8 orgs,
@@ -35,6 +38,15 @@ CREATE FUNCTION bench_org(r int, n int) RETURNS uuid LANGUAGE sql IMMUTABLE
 CREATE TABLE bench_plain (org_id uuid, seq bigint, ts timestamptz, kind text, fields jsonb,
                           public_fields text[], PRIMARY KEY (org_id, seq));
 CREATE SEQUENCE bench_plain_seq;
+
+-- The rows defendable writes per receipt, in ordinary tables of the same shape (its Merkle node
+-- every 16th receipt left out)
+CREATE TABLE bench_rows_receipts (org_id uuid, seq bigint, ts timestamptz, kind text, prev bytea,
+                                  fields jsonb, hash bytea, PRIMARY KEY (org_id, seq));
+CREATE TABLE bench_rows_disclosures (org_id uuid, seq bigint, salts jsonb, field_values jsonb,
+                                     public_fields text[], PRIMARY KEY (org_id, seq));
+CREATE TABLE bench_rows_heads (org_id uuid PRIMARY KEY, seq bigint, hash bytea, frontier bytea);
+CREATE SEQUENCE bench_rows_seq;
 
 -- The peer: what one would write without the extension. The head row is locked for the rest of
 -- the transaction, so appends to one org serialize; other orgs never wait.
@@ -86,8 +98,16 @@ t=$(bulk_seconds "SELECT count(*) FROM (SELECT defendable.append_receipt(bench_o
 R[bulk_defendable]=$(awk -v n="$BULK_N" -v t="$t" 'BEGIN { printf "%.0f", n / t }')
 t=$(bulk_seconds "INSERT INTO bench_chain (org_id, kind, fields) SELECT bench_org(0, 3), $rows FROM generate_series(1, $PEER_BULK_N) i")
 R[bulk_peer]=$(awk -v n="$PEER_BULK_N" -v t="$t" 'BEGIN { printf "%.0f", n / t }')
+# the same sizes as defendable's rows: 43-character digests and 22-character salts per field,
+# 32-byte hashes, a frontier of four nodes
+digests="jsonb_build_object('n', repeat('d', 43), 'slug', repeat('e', 43))"
+salts="jsonb_build_object('n', repeat('s', 22), 'slug', repeat('t', 22))"
+h32="decode(repeat('ab', 32), 'hex')"
+t=$(bulk_seconds "BEGIN; WITH r AS (INSERT INTO bench_rows_receipts SELECT bench_org(0, 4), i, clock_timestamp(), 'dataset.download', $h32, $digests, $h32 FROM generate_series(1, $BULK_N) i RETURNING org_id, seq) INSERT INTO bench_rows_disclosures SELECT org_id, seq, $salts, jsonb_build_object('slug', 'census', 'n', seq), '{slug}' FROM r; INSERT INTO bench_rows_heads VALUES (bench_org(0, 4), $BULK_N, $h32, decode(repeat('ef', 128), 'hex')); COMMIT")
+R[bulk_rows]=$(awk -v n="$BULK_N" -v t="$t" 'BEGIN { printf "%.0f", n / t }')
 printf '%-34s %12s rows/s\n' "bulk plain ($BULK_N)" "${R[bulk_plain]}" \
-    "bulk defendable ($BULK_N)" "${R[bulk_defendable]}" "bulk peer ($PEER_BULK_N)" "${R[bulk_peer]}"
+    "bulk defendable ($BULK_N)" "${R[bulk_defendable]}" "bulk peer ($PEER_BULK_N)" "${R[bulk_peer]}" \
+    "bulk rows ($BULK_N)" "${R[bulk_rows]}"
 
 # ---- single-row commits with pgbench: org number = client_id % orgs, a fresh org set per mode
 common='\set n random(1, 1000000000)
@@ -95,13 +115,14 @@ common='\set n random(1, 1000000000)
 printf '%s\n%s\n' "$common" "INSERT INTO bench_plain VALUES (bench_org(:run, :o), nextval('bench_plain_seq'), clock_timestamp(), 'dataset.download', jsonb_build_object('slug', 'census', 'n', :n::bigint), '{slug}');" >"$work/plain.sql"
 printf '%s\n%s\n' "$common" "SELECT seq FROM defendable.append_receipt(bench_org(:run, :o), 'dataset.download', jsonb_build_object('slug', 'census', 'n', :n::bigint), '{slug}');" >"$work/defendable.sql"
 printf '%s\n%s\n' "$common" "INSERT INTO bench_chain (org_id, kind, fields) VALUES (bench_org(:run, :o), 'dataset.download', jsonb_build_object('slug', 'census', 'n', :n::bigint));" >"$work/peer.sql"
+printf '%s\n%s\n' "$common" "WITH r AS (INSERT INTO bench_rows_receipts VALUES (bench_org(:run, :o), nextval('bench_rows_seq'), clock_timestamp(), 'dataset.download', $h32, $digests, $h32) RETURNING org_id, seq), d AS (INSERT INTO bench_rows_disclosures SELECT org_id, seq, $salts, jsonb_build_object('slug', 'census', 'n', :n::bigint), '{slug}' FROM r) INSERT INTO bench_rows_heads SELECT org_id, seq, $h32, decode(repeat('ef', 128), 'hex') FROM r ON CONFLICT (org_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, frontier = EXCLUDED.frontier;" >"$work/rows.sql"
 
 MODES=("c1:1:1:1 session" "c8o8:8:8:8 sessions / 8 orgs" "c16o16:16:16:16 sessions / 16 orgs" "c16o1:16:1:16 sessions / 1 org")
 run=0
 for m in "${MODES[@]}"; do
     IFS=: read -r key clients orgs label <<<"$m"
     run=$((run + 1))
-    for who in plain defendable peer; do
+    for who in plain defendable peer rows; do
         # each contender starts on a quiet server: the rows the one before wrote (or the bulk
         # phase) would otherwise be autovacuumed during its run and charged to it
         psql -qX -c "VACUUM (ANALYZE)" -c CHECKPOINT
@@ -123,21 +144,25 @@ SELECT (SELECT count(*) FROM bench_plain) AS plain_rows,
        (SELECT count(*) FROM defendable.receipts) AS defendable_receipts,
        (SELECT bool_and(ok) FROM defendable.verify_ledger()) AS defendable_ledger_ok,
        (SELECT count(*) FROM bench_chain) AS peer_rows,
+       (SELECT count(*) FROM bench_rows_receipts) AS rows_receipts,
        (SELECT bool_and(h.seq = c.n) FROM bench_chain_heads h
           JOIN (SELECT org_id, count(*) AS n FROM bench_chain GROUP BY org_id) c USING (org_id)) AS peer_heads_ok;
 SQL
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
-printf '%-26s %12s %12s %12s %17s %16s\n' mode plain defendable peer defendable/plain defendable/peer
+printf '%-26s %12s %12s %12s %12s %17s %16s %16s\n' mode plain defendable peer rows \
+    defendable/plain defendable/peer defendable/rows
 json="{\"bench\":\"append\",\"smoke\":$SMOKE,\"bulk_n\":$BULK_N,\"peer_bulk_n\":$PEER_BULK_N,\"seconds\":$DURATION"
 for m in "bulk:0:0:bulk, rows/s" "${MODES[@]}"; do
     IFS=: read -r key _ _ label <<<"$m"
     [ "$key" != bulk ] && label="$label, tps"
-    p=${R[${key}_plain]} d=${R[${key}_defendable]} q=${R[${key}_peer]}
-    printf '%-26s %12s %12s %12s %17s %16s\n' "$label" "$p" "$d" "$q" "$(ratio "$d" "$p")" "$(ratio "$d" "$q")"
-    json+=",\"${key}_plain\":$p,\"${key}_defendable\":$d,\"${key}_peer\":$q"
+    p=${R[${key}_plain]} d=${R[${key}_defendable]} q=${R[${key}_peer]} w=${R[${key}_rows]}
+    printf '%-26s %12s %12s %12s %12s %17s %16s %16s\n' "$label" "$p" "$d" "$q" "$w" \
+        "$(ratio "$d" "$p")" "$(ratio "$d" "$q")" "$(ratio "$d" "$w")"
+    json+=",\"${key}_plain\":$p,\"${key}_defendable\":$d,\"${key}_peer\":$q,\"${key}_rows\":$w"
     json+=",\"${key}_defendable_over_plain\":$(ratio "$d" "$p"),\"${key}_defendable_over_peer\":$(ratio "$d" "$q")"
+    json+=",\"${key}_defendable_over_rows\":$(ratio "$d" "$w")"
 done
 scaling=$(ratio "${R[c8o8_defendable]}" "${R[c1_defendable]}")
 echo "defendable scaling, 8 sessions over 8 orgs / 1 session: $scaling"
