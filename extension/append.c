@@ -825,10 +825,6 @@ policy_fields(text *kind)
     return isnull ? NULL : DatumGetArrayTypeP(d);
 }
 
-/*
- * The append itself, shared by append_receipt() and erase_field(): arguments are already
- * checked for null. Returns the stored row, formed in caller_cxt.
- */
 static const char *const head_row_columns[4] = {"org_id", "seq", "hash", "frontier"};
 
 /*
@@ -875,6 +871,10 @@ static const char *const receipt_columns[7] = {"org_id", "seq",    "ts",  "kind"
 static const char *const disclosure_columns[5] = {"org_id", "seq", "salts", "field_values",
                                                   "public_fields"};
 
+/*
+ * The append itself, shared by append_receipt() and erase_field(): arguments are already
+ * checked for null. Returns the stored row, formed in caller_cxt.
+ */
 static HeapTuple
 do_append(pg_uuid_t *org, text *kind, Jsonb *fields, ArrayType *public_fields, TupleDesc tupdesc,
           MemoryContext caller_cxt)
