@@ -28,6 +28,7 @@
 
 #include "access/genam.h"
 #include "access/table.h"
+#include "access/sysattr.h"
 #include "access/tableam.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -36,6 +37,7 @@
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 
@@ -115,6 +117,20 @@ open_target(write_target *w, const char *relname, CmdType cmd, const char *const
     rte->relid = relid;
     rte->relkind = w->rel->rd_rel->relkind;
     rte->rellockmode = RowExclusiveLock;
+    /*
+     * An update sets every column but the primary key's, as the UPDATE it stands in for does:
+     * the columns decide the row lock's strength and which "UPDATE OF column" triggers fire.
+     */
+    if (cmd == CMD_UPDATE) {
+        Bitmapset *key = RelationGetIndexAttrBitmap(w->rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+
+        for (int i = 0; i < desc->natts; i++) {
+            int member = TupleDescAttr(desc, i)->attnum - FirstLowInvalidHeapAttributeNumber;
+
+            if (!TupleDescAttr(desc, i)->attisdropped && !bms_is_member(member, key))
+                rte->updatedCols = bms_add_member(rte->updatedCols, member);
+        }
+    }
     ExecInitRangeTable(w->estate, list_make1(rte));
     w->rri = makeNode(ResultRelInfo);
     InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);

@@ -70,10 +70,23 @@ CREATE TRIGGER regress_after_statement AFTER INSERT ON defendable.receipts
     FOR EACH STATEMENT EXECUTE FUNCTION regress_log_statement();
 CREATE TRIGGER regress_head_statement AFTER UPDATE ON defendable.heads
     FOR EACH STATEMENT EXECUTE FUNCTION regress_log_statement();
+-- a row trigger on the head's columns: the update names them as its UPDATE statement does
+CREATE FUNCTION regress_log_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.regress_statement_log VALUES (TG_TABLE_NAME || ' row');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER regress_head_row AFTER UPDATE OF seq ON defendable.heads
+    FOR EACH ROW EXECUTE FUNCTION regress_log_row();
 SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 6}', '{run}')).seq;
 SELECT tbl, count(*) AS statements_logged FROM regress_statement_log GROUP BY tbl ORDER BY tbl;
 DROP TRIGGER regress_after_statement ON defendable.receipts;
 DROP TRIGGER regress_head_statement ON defendable.heads;
+DELETE FROM regress_statement_log;
+-- without the statement trigger the head is written directly, and the row trigger still fires
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 6}', '{run}')).seq;
+SELECT tbl, count(*) AS rows_logged FROM regress_statement_log GROUP BY tbl ORDER BY tbl;
+DROP TRIGGER regress_head_row ON defendable.heads;
 
 CREATE FUNCTION regress_refuse_secret() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -106,4 +119,5 @@ WHERE h.org_id = :org;
 
 DROP FUNCTION regress_refuse_secret();
 DROP FUNCTION regress_log_statement();
+DROP FUNCTION regress_log_row();
 DROP TABLE regress_statement_log;
