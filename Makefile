@@ -98,7 +98,7 @@ EXTRA_CLEAN = $(addprefix extension/core/,$(CORE_TESTS)) \
 .PHONY: bench-smoke
 bench-smoke:
 	DFD_SKIP_BUILD=1 bash bench/proofs.sh 3000 20
-	DFD_SKIP_BUILD=1 bash bench/append.sh 1000 1 500
+	DFD_SKIP_BUILD=1 bash bench/append.sh 1000 1 500 1
 	DFD_SKIP_BUILD=1 bash bench/verify.sh 3000
 	DFD_SKIP_BUILD=1 bash bench/verify-split.sh 4 500
 	DFD_SKIP_BUILD=1 bash bench/quota.sh 1

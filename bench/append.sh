@@ -10,14 +10,17 @@
 # Bulk: one transaction of BULK_N rows for one fresh org (the peer writes min(BULK_N, PEER_BULK_N),
 # its per-row head update makes one long transaction quadratic), timed inside the server, rows/s.
 # Single-row commits: pgbench -n -M prepared -T SECONDS at 1 session, 8 sessions over 8 orgs,
-# 16 over 16 orgs and 16 over 1 org, tps. Only measures and prints; asserts no timing.
-#   bench/append.sh [BULK_N] [SECONDS] [PEER_BULK_N]      (defaults 100000 10 10000)
+# 16 over 16 orgs and 16 over 1 org, tps: ROUNDS rounds with the contenders interleaved in each,
+# the median reported (one 10 s run of a single session moved by half from run to run). Only
+# measures and prints; asserts no timing.
+#   bench/append.sh [BULK_N] [SECONDS] [PEER_BULK_N] [ROUNDS]      (defaults 100000 10 10000 3)
 # BULK_N < 10000 is a smoke run: it checks the script, its figures mean nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$DFD_ROOT"
 BULK_N=${1:-100000}
 DURATION=${2:-10}
 PEER_BULK_N=${3:-10000}
+ROUNDS=${4:-3}
 PEER_BULK_N=$(( PEER_BULK_N < BULK_N ? PEER_BULK_N : BULK_N ))
 SMOKE=false; (( BULK_N < 10000 )) && SMOKE=true
 
@@ -25,7 +28,7 @@ dfd_bench_cluster
 
 dfd_bench_machine
 echo "postgres: $(psql -XAtc 'SHOW server_version'), fsync off, synchronous_commit off (throwaway cluster)"
-echo "sizes: bulk $BULK_N rows (peer $PEER_BULK_N), pgbench $DURATION s per run"
+echo "sizes: bulk $BULK_N rows (peer $PEER_BULK_N), pgbench $DURATION s per run, median of $ROUNDS rounds"
 $SMOKE && echo "SMOKE run (BULK_N < 10000): checks the script only, the figures mean nothing"
 
 psql -qX -v ON_ERROR_STOP=1 <<'SQL'
@@ -118,23 +121,33 @@ printf '%s\n%s\n' "$common" "INSERT INTO bench_chain (org_id, kind, fields) VALU
 printf '%s\n%s\n' "$common" "WITH r AS (INSERT INTO bench_rows_receipts VALUES (bench_org(:run, :o), nextval('bench_rows_seq'), clock_timestamp(), 'dataset.download', $h32, $digests, $h32) RETURNING org_id, seq), d AS (INSERT INTO bench_rows_disclosures SELECT org_id, seq, $salts, jsonb_build_object('slug', 'census', 'n', :n::bigint), '{slug}' FROM r) INSERT INTO bench_rows_heads SELECT org_id, seq, $h32, decode(repeat('ef', 128), 'hex') FROM r ON CONFLICT (org_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, frontier = EXCLUDED.frontier;" >"$work/rows.sql"
 
 MODES=("c1:1:1:1 session" "c8o8:8:8:8 sessions / 8 orgs" "c16o16:16:16:16 sessions / 16 orgs" "c16o1:16:1:16 sessions / 1 org")
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 run=0
 for m in "${MODES[@]}"; do
     IFS=: read -r key clients orgs label <<<"$m"
     run=$((run + 1))
-    for who in plain defendable peer rows; do
-        # each contender starts on a quiet server: the rows the one before wrote (or the bulk
-        # phase) would otherwise be autovacuumed during its run and charged to it
-        psql -qX -c "VACUUM (ANALYZE)" -c CHECKPOINT
-        out="$work/pgbench-$key-$who.log"
-        if ! pgbench -n -M prepared -T "$DURATION" -c "$clients" -j $(( clients < 2 ? clients : 2 )) \
-                -D run="$run" -D orgs="$orgs" -f "$work/$who.sql" >"$out" 2>&1; then
-            cat "$out" >&2; exit 1
-        fi
-        R[${key}_$who]=$(awk '/^tps = / { printf "%.0f", $3 }' "$out")
-        printf '%-34s %12s tps  (%s)\n' "$label $who" "${R[${key}_$who]}" \
-            "$(awk '/^latency average/ { print "latency " $4 " ms" }' "$out")"
+    declare -A rounds=()
+    for round in $(seq 1 "$ROUNDS"); do
+        for who in plain defendable peer rows; do
+            # each contender starts on a quiet server: the rows the one before wrote (or the
+            # bulk phase) would otherwise be autovacuumed during its run and charged to it
+            psql -qX -c "VACUUM (ANALYZE)" -c CHECKPOINT
+            out="$work/pgbench-$key-$who.log"
+            if ! pgbench -n -M prepared -T "$DURATION" -c "$clients" -j $(( clients < 2 ? clients : 2 )) \
+                    -D run="$run" -D orgs="$orgs" -f "$work/$who.sql" >"$out" 2>&1; then
+                cat "$out" >&2; exit 1
+            fi
+            tps=$(awk '/^tps = / { printf "%.0f", $3 }' "$out")
+            rounds[$who]+=" $tps"
+            printf '%-34s %12s tps  (round %d, %s)\n' "$label $who" "$tps" "$round" \
+                "$(awk '/^latency average/ { print "latency " $4 " ms" }' "$out")"
+        done
     done
+    for who in plain defendable peer rows; do
+        # shellcheck disable=SC2086 # one argument per round
+        R[${key}_$who]=$(median ${rounds[$who]})
+    done
+    unset rounds
 done
 
 # ---- the stored rows are what they should be
@@ -153,7 +166,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 echo
 printf '%-26s %12s %12s %12s %12s %17s %16s %16s\n' mode plain defendable peer rows \
     defendable/plain defendable/peer defendable/rows
-json="{\"bench\":\"append\",\"smoke\":$SMOKE,\"bulk_n\":$BULK_N,\"peer_bulk_n\":$PEER_BULK_N,\"seconds\":$DURATION"
+json="{\"bench\":\"append\",\"smoke\":$SMOKE,\"bulk_n\":$BULK_N,\"peer_bulk_n\":$PEER_BULK_N,\"seconds\":$DURATION,\"rounds\":$ROUNDS"
 for m in "bulk:0:0:bulk, rows/s" "${MODES[@]}"; do
     IFS=: read -r key _ _ label <<<"$m"
     [ "$key" != bulk ] && label="$label, tps"

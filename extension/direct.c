@@ -11,11 +11,11 @@
  * NULL and CHECK constraints, and every index with its unique check.
  *
  * It stands in for SQL only where SQL would do the same thing. The caller falls back to its
- * statement when this returns false: the current user may not insert (update), row-level
- * security applies to it, the table has a trigger this path would not fire (statement-level,
- * INSTEAD OF, transition tables, and for inserts AFTER ROW: foreign keys are AFTER ROW
- * triggers), or its columns are not exactly the ones named (a column added later would need
- * its default, which only SQL computes).
+ * statement when this returns false: the transaction is read-only, the current user may not
+ * insert (update), row-level security applies to it, the table has a trigger this path would
+ * not fire (statement-level, INSTEAD OF, transition tables, and for inserts AFTER ROW: foreign
+ * keys are AFTER ROW triggers), or its columns are not exactly the ones named (a column added
+ * later would need its default, which only SQL computes).
  *
  * Reads by primary key (dfd_pk_reader): one descent of the index per lookup, whatever the
  * table's size. As SQL they cost an executor start-up each, and on a young table the planner
@@ -27,9 +27,10 @@
 #include "dfd_pg.h"
 
 #include "access/genam.h"
-#include "access/table.h"
 #include "access/sysattr.h"
+#include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -95,8 +96,13 @@ open_target(write_target *w, const char *relname, CmdType cmd, const char *const
     RangeTblEntry *rte;
     int col = 0;
 
-    /* (an UPDATE's SELECT on the row was checked by the read that found its tid) */
-    if (pg_class_aclcheck(relid, GetUserId(), cmd == CMD_INSERT ? ACL_INSERT : ACL_UPDATE) !=
+    /*
+     * A read-only transaction (BEGIN READ ONLY, a hot standby) refuses the statement at
+     * executor start with its own error, which the single-row routines would never raise.
+     * (An UPDATE's SELECT on the row was checked by the read that found its tid.)
+     */
+    if (XactReadOnly || IsInParallelMode() ||
+        pg_class_aclcheck(relid, GetUserId(), cmd == CMD_INSERT ? ACL_INSERT : ACL_UPDATE) !=
             ACLCHECK_OK ||
         check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
         return false;

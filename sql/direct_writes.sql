@@ -6,6 +6,17 @@
 \set org '''dddddddd-4444-4444-8444-000000000001'''
 SELECT count(*) FROM (SELECT defendable.append_receipt(:org, 'run.complete', jsonb_build_object('run', i), '{run}') FROM generate_series(1, 3) i) s;
 
+-- 0. A read-only transaction refuses the append with SQL's own error (the first row it would
+--    write is the receipt), for an org that has a head and for a new one.
+BEGIN READ ONLY;
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 4}', '{run}')).seq;
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT (defendable.append_receipt('dddddddd-4444-4444-8444-000000000002', 'run.complete', '{}')).seq;
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
 -- 1. The function's owner is who writes. A non-superuser owner that may read everything but not
 --    insert receipts is refused, as its INSERT statement would be.
 CREATE ROLE regress_append_owner BYPASSRLS;
