@@ -37,6 +37,7 @@
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/rls.h"
@@ -82,6 +83,7 @@ columns_are(TupleDesc desc, const char *const *columns, int ncolumns)
 typedef struct write_target {
     Relation rel;
     EState *estate;
+    MemoryContext caller; /* current again after close_target */
     ResultRelInfo *rri;
     TupleTableSlot *slot; /* the new row */
 } write_target;
@@ -116,8 +118,9 @@ open_target(write_target *w, const char *relname, CmdType cmd, const char *const
         return false;
     }
 
-    /* all of it in the executor state's own context, freed by close_target */
+    /* all of it, up to close_target, in the executor state's own context, freed there */
     w->estate = CreateExecutorState();
+    w->caller = MemoryContextSwitchTo(w->estate->es_query_cxt);
     rte = makeNode(RangeTblEntry);
     rte->rtekind = RTE_RELATION;
     rte->relid = relid;
@@ -166,6 +169,7 @@ close_target(write_target *w)
     /* relations the trigger queue opened to fire immediate AFTER triggers */
     ExecCloseResultRelations(w->estate);
     ExecResetTupleTable(w->estate->es_tupleTable, false);
+    MemoryContextSwitchTo(w->caller);
     FreeExecutorState(w->estate);
     /* the lock is kept to the end of the transaction, as a statement keeps it */
     table_close(w->rel, NoLock);
