@@ -395,6 +395,7 @@ read_head(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
 {
     Datum arg[1] = {UUIDPGetDatum(org)};
     dfd_pk_reader r;
+    Datum hash; /* apart from copy_hash: the order a call's arguments are evaluated in is open */
     bool isnull;
 
     memset(out, 0, sizeof *out);
@@ -410,7 +411,8 @@ read_head(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
         if (out->found) {
             out->tid = r.slot->tts_tid;
             out->seq = DatumGetInt64(slot_getattr(r.slot, r.attnos[0], &isnull));
-            copy_hash(slot_getattr(r.slot, r.attnos[1], &isnull), isnull, out->hash);
+            hash = slot_getattr(r.slot, r.attnos[1], &isnull);
+            copy_hash(hash, isnull, out->hash);
             if (heads_keep_frontier)
                 out->frontier = slot_getattr(r.slot, r.attnos[2], &out->frontier_null);
         }
@@ -428,7 +430,8 @@ read_head(const pg_uuid_t *org, Snapshot snapshot, stored_row *out)
         TupleDesc d = SPI_tuptable->tupdesc;
 
         out->seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-        copy_hash(SPI_getbinval(t, d, 2, &isnull), isnull, out->hash);
+        hash = SPI_getbinval(t, d, 2, &isnull);
+        copy_hash(hash, isnull, out->hash);
         out->frontier = SPI_getbinval(t, d, 3, &out->frontier_null);
         if (!out->frontier_null)
             out->frontier = PointerGetDatum(PG_DETOAST_DATUM_COPY(out->frontier));
@@ -448,6 +451,7 @@ read_last(const pg_uuid_t *org, int64 guess, Snapshot snapshot, stored_row *out)
 {
     Datum arg[1] = {UUIDPGetDatum(org)};
     dfd_pk_reader r;
+    Datum hash; /* apart from copy_hash: the order a call's arguments are evaluated in is open */
     bool isnull;
     HeapTuple t;
     TupleDesc d;
@@ -467,7 +471,8 @@ read_last(const pg_uuid_t *org, int64 guess, Snapshot snapshot, stored_row *out)
         }
         if (out->found) {
             out->seq = DatumGetInt64(slot_getattr(r.slot, r.attnos[0], &isnull));
-            copy_hash(slot_getattr(r.slot, r.attnos[1], &isnull), isnull, out->hash);
+            hash = slot_getattr(r.slot, r.attnos[1], &isnull);
+            copy_hash(hash, isnull, out->hash);
             out->ts = DatumGetTimestampTz(slot_getattr(r.slot, r.attnos[2], &isnull));
             out->xmin = DatumGetTransactionId(
                 slot_getsysattr(r.slot, MinTransactionIdAttributeNumber, &isnull));
@@ -484,7 +489,8 @@ read_last(const pg_uuid_t *org, int64 guess, Snapshot snapshot, stored_row *out)
     t = SPI_tuptable->vals[0];
     d = SPI_tuptable->tupdesc;
     out->seq = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-    copy_hash(SPI_getbinval(t, d, 2, &isnull), isnull, out->hash);
+    hash = SPI_getbinval(t, d, 2, &isnull);
+    copy_hash(hash, isnull, out->hash);
     out->ts = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
     out->xmin = DatumGetTransactionId(SPI_getbinval(t, d, 4, &isnull));
 }
