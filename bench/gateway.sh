@@ -15,7 +15,7 @@
 # Prints req/s, p50 and p99 of both (pgbench's from its per-transaction log), non-2xx answers
 # and socket errors, the ratio gateway/libpq, and the gateway's peak and current RSS. Measures
 # only; asserts nothing.
-#   bench/gateway.sh [SECONDS]     (default 10 per run; GATEWAY_THREADS default 8;
+#   bench/gateway.sh [SECONDS]     (default 10 per run; GATEWAY_THREADS default 8, LOG_LEVEL info;
 #                                   BENCH_CONNS="1 16 64 256" the connection counts;
 #                                   BENCH_ROUTES="share share_sql healthz receipts" the routes;
 #                                   session autogroups off for the run unless BENCH_AUTOGROUP=keep:
@@ -26,6 +26,7 @@ SECS=${1:-10}
 read -ra CONNS <<<"${BENCH_CONNS:-1 16 64 256}"
 ROUTES=" ${BENCH_ROUTES:-share share_sql healthz receipts} "
 THREADS=${GATEWAY_THREADS:-8}
+LOG_LEVEL=${LOG_LEVEL:-info}
 DB=dfd_bench
 ROLE=dfd_bench_gateway
 
@@ -68,14 +69,14 @@ base=http://127.0.0.1:$port
 secret=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')
 start_gateway() {
     env -i PATH="$PATH" ENV=development PORT="$port" DATABASE_URL="host=$PGHOST port=$PGPORT dbname=$DB user=$ROLE" \
-        JWT_SECRET="$secret" LEDGER_ORIGIN=bench.localhost MAIL_DIR="$work/mail" GATEWAY_THREADS="$THREADS" \
+        JWT_SECRET="$secret" LEDGER_ORIGIN=bench.localhost MAIL_DIR="$work/mail" GATEWAY_THREADS="$THREADS" LOG_LEVEL="$LOG_LEVEL" \
         API_BASE_URL="$base" APP_BASE_URL="$base" "$DFD_ROOT/gateway/defendable-gateway" >>"$work/gateway.log" 2>&1 &
     gw=$!
     for _ in $(seq 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
     curl -fsS "$base/healthz" >/dev/null || { tail -n 20 "$work/gateway.log" >&2; exit 1; }
 }
 start_gateway
-echo "gateway pid $gw on port $port, GATEWAY_THREADS=$THREADS, RSS after start: $(awk '/^VmRSS/ {print $2, $3}' "/proc/$gw/status")"
+echo "gateway pid $gw on port $port, GATEWAY_THREADS=$THREADS, LOG_LEVEL=$LOG_LEVEL, RSS after start: $(awk '/^VmRSS/ {print $2, $3}' "/proc/$gw/status")"
 
 jwt=$(JWT_SECRET="$secret" "$DFD_ROOT/scripts/session-token" "$user" 3600)
 token=$(curl -fsS -X POST -H "Authorization: Bearer $jwt" "$base/receipts/500/share?org=$org" |

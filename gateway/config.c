@@ -663,6 +663,7 @@ gw_config_load(gw_config *c, gw_getenv_fn get, void *ctx, char ***problems, size
     c->log_level = dup_or(&L, level, "info");
 
     c->port = read_int(&L, "PORT", 1, 65535, DEFAULT_PORT, "an integer from 1 to 65535");
+    c->threads = read_int(&L, "GATEWAY_THREADS", 1, 256, 8, "an integer from 1 to 256");
     c->jwt_ttl_hours =
         read_int(&L, "JWT_TTL_HOURS", 1, 8760, 720, "an integer from 1 to 8760 (one year)");
     c->dataset_download_daily_limit =

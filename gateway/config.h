@@ -61,6 +61,7 @@ typedef struct gw_config {
                                              separated, still published at /ledger/keys */
     size_t n_ledger_verifier_keys_previous;
     int port;        /* PORT, default 8080 */
+    int threads;     /* GATEWAY_THREADS: server threads (and primary connections), default 8 */
     char *log_level; /* LOG_LEVEL: debug, info (default), warn, error */
 } gw_config;
 

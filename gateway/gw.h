@@ -253,9 +253,14 @@ void gw_metrics_request(const gw_route *route, unsigned status, int64_t us);
 void gw_metrics_count(const char *what); /* "auth_failures", "quota_denials", ... */
 char *gw_metrics_render(void);           /* malloc'd Prometheus text */
 
-/* Logging: one JSON object per line on stderr. level: "info", "warn", "error". */
+/*
+ * Logging: one JSON object per line on stderr. level: "debug", "info", "warn", "error"; lines
+ * below LOG_LEVEL (gw_log_set_level, default info) are not written.
+ */
 void gw_log(const char *level, const char *event, const char *fmt_json_members, ...)
     __attribute__((format(printf, 3, 4)));
+void gw_log_set_level(const char *level);
+bool gw_log_enabled(const char *level);
 /* Escapes text for a JSON string (without quotes) into out. */
 void gw_json_escape(const char *in, char *out, size_t cap);
 

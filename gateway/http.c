@@ -33,6 +33,32 @@ gw_json_escape(const char *in, char *out, size_t cap)
     out[o] = '\0';
 }
 
+static int
+log_rank(const char *level)
+{
+    static const char *const ranks[] = {"debug", "info", "warn", "error"};
+
+    for (int i = 0; i < 4; i++)
+        if (strcmp(level, ranks[i]) == 0)
+            return i;
+    return 3; /* a level misspelt in the code is written rather than lost */
+}
+
+/* Set once at start, before any thread: read without a lock. */
+static int log_threshold = 1;
+
+void
+gw_log_set_level(const char *level)
+{
+    log_threshold = level != NULL ? log_rank(level) : 1;
+}
+
+bool
+gw_log_enabled(const char *level)
+{
+    return log_rank(level) >= log_threshold;
+}
+
 void
 gw_log(const char *level, const char *event, const char *fmt, ...)
 {
@@ -42,6 +68,8 @@ gw_log(const char *level, const char *event, const char *fmt, ...)
     struct tm tm;
     va_list ap;
 
+    if (!gw_log_enabled(level))
+        return;
     if (fmt != NULL && fmt[0]) {
         va_start(ap, fmt);
         vsnprintf(members, sizeof members, fmt, ap);

@@ -35,7 +35,6 @@ atomic_bool gw_stopping;
 static atomic_int in_flight;
 
 #define GW_JWT_LEEWAY 60
-#define GW_THREADS_DEFAULT 8
 #define GW_SHUTDOWN_SECONDS 10
 
 static int64_t
@@ -515,13 +514,15 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     us = now_us() - r->started_us;
     /* the route pattern, never the path: paths carry share tokens */
-    gw_json_escape(r->route ? r->route->pattern : "(unmatched)", route, sizeof route);
-    gw_log(r->status >= 500 ? "error" : "info", "request",
-           "\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\",\"status\":%u,"
-           "\"ms\":%.3f,\"ip\":\"%s\"%s%s%s",
-           r->request_id, r->method, route, r->status, (double)us / 1000.0, r->ip,
-           r->problem ? ",\"problem\":\"" : "", r->problem ? r->problem : "",
-           r->problem ? "\"" : "");
+    if (gw_log_enabled(r->status >= 500 ? "error" : "info")) {
+        gw_json_escape(r->route ? r->route->pattern : "(unmatched)", route, sizeof route);
+        gw_log(r->status >= 500 ? "error" : "info", "request",
+               "\"request_id\":\"%s\",\"method\":\"%s\",\"route\":\"%s\",\"status\":%u,"
+               "\"ms\":%.3f,\"ip\":\"%s\"%s%s%s",
+               r->request_id, r->method, route, r->status, (double)us / 1000.0, r->ip,
+               r->problem ? ",\"problem\":\"" : "", r->problem ? r->problem : "",
+               r->problem ? "\"" : "");
+    }
     gw_metrics_request(r->route, r->status, us);
     atomic_fetch_sub(&in_flight, 1);
     if (r->response)
@@ -621,11 +622,10 @@ main(int argc, char **argv)
     size_t n_problems = 0, n_warnings = 0;
     bool check_only = false, ok;
     struct MHD_Daemon *d;
-    unsigned threads = GW_THREADS_DEFAULT;
+    unsigned threads;
     pthread_t signer_tid, mail_tid;
     sigset_t handled, waiting;
     unsigned conn_limit;
-    const char *t;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check-config") == 0) {
@@ -667,8 +667,8 @@ main(int argc, char **argv)
         gw_config_free(&gw.cfg);
         return 0;
     }
-    if ((t = getenv("GATEWAY_THREADS")) != NULL && atoi(t) > 0 && atoi(t) <= 256)
-        threads = (unsigned)atoi(t);
+    threads = (unsigned)gw.cfg.threads;
+    gw_log_set_level(gw.cfg.log_level);
     gw_db_set_conninfo(gw.cfg.database_url, gw.cfg.database_read_url);
     /* once, before any thread: curl_easy_init would otherwise do it racily */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

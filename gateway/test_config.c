@@ -70,6 +70,7 @@ static const char *const known_names[] = {
     "LEDGER_ORIGIN",
     "LEDGER_SIGNING_KEY",
     "PORT",
+    "GATEWAY_THREADS",
     "LOG_LEVEL",
     "INTERNAL_API_KEY_PREVIOUS",
     "RUNNER_TOKEN_PREVIOUS",
@@ -268,6 +269,7 @@ test_development_defaults(void)
           "dev: ledger origin");
     CHECK(c->ledger_signing_key == NULL, "dev: no signing key");
     CHECK(c->port == 8080, "dev: port");
+    CHECK(c->threads == 8, "dev: threads");
     CHECK(c->log_level != NULL && strcmp(c->log_level, "info") == 0, "dev: log level");
     done(&r);
 
@@ -554,6 +556,12 @@ test_production_rules(void)
         {"checkpoint interval zero",
          {{"CHECKPOINT_INTERVAL_SECONDS", "0"}},
          "CHECKPOINT_INTERVAL_SECONDS must be an integer from 1 to 3600"},
+        {"no server threads",
+         {{"GATEWAY_THREADS", "0"}},
+         "GATEWAY_THREADS must be an integer from 1 to 256"},
+        {"server threads not a number",
+         {{"GATEWAY_THREADS", "eight"}},
+         "GATEWAY_THREADS must be an integer from 1 to 256"},
         {"share counts kept longer than a minute",
          {{"SHARE_COUNT_INTERVAL_SECONDS", "61"}},
          "SHARE_COUNT_INTERVAL_SECONDS must be an integer from 1 to 60"},

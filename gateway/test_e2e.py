@@ -2306,6 +2306,25 @@ def phase_share_count_stop(c):
         g.stop()
 
 
+def phase_log_level(c):
+    """LOG_LEVEL drops the lines below it: at warn no access (info) lines, the warnings kept."""
+    port = free_port()
+    g = Gateway("log-warn", gateway_env(c, port, c.database_url, {"LOG_LEVEL": "warn"}), c.tmp)
+    c.others.append(g)
+    try:
+        if not record(g.wait_healthy(), "a gateway with LOG_LEVEL=warn starts", g.log_text()[-800:]):
+            return
+        statuses = [g.req("GET", path).status for path in ("/healthz", "/share/dfs_" + "x" * 43, "/nope")]
+        g.stop()
+        levels = [json.loads(l).get("level") for l in g.log_lines()]
+        record(statuses == [200, 404, 404] and levels and set(levels) <= {"warn", "error"}
+               and "warn" in levels,
+               "LOG_LEVEL=warn: three requests answered, no info line written, warnings still written",
+               "%s %s" % (statuses, levels))
+    finally:
+        g.stop()
+
+
 def phase_outage(c):
     closed = free_port()
     port = free_port()
@@ -2592,6 +2611,7 @@ def main():
                   ("auth failures", lambda: phase_auth_failures(gw, c)), ("hostile input", lambda: phase_hostile(gw, c)),
                   ("rate limits", lambda: phase_rate_limits(gw, c)), ("check-config", lambda: phase_check_config(c)),
                   ("share counts at stop", lambda: phase_share_count_stop(c)),
+                  ("log level", lambda: phase_log_level(c)),
                   ("database outage", lambda: phase_outage(c)), ("production", lambda: phase_production_headers(c)),
                   ("final checks", lambda: phase_final_checks(gw, c)), ("database secrets", lambda: phase_db_secrets(c)),
                   ("shutdown", lambda: phase_shutdown(gw, c)),
