@@ -16,6 +16,7 @@
 # and socket errors, the ratio gateway/libpq, and the gateway's peak and current RSS. Measures
 # only; asserts nothing.
 #   bench/gateway.sh [SECONDS]     (default 10 per run; GATEWAY_THREADS default 8, LOG_LEVEL info;
+#                                   DFD_GATEWAY another gateway binary (A/B of two builds);
 #                                   BENCH_CONNS="1 16 64 256" the connection counts;
 #                                   BENCH_ROUTES="share share_sql healthz receipts" the routes;
 #                                   session autogroups off for the run unless BENCH_AUTOGROUP=keep:
@@ -27,13 +28,14 @@ read -ra CONNS <<<"${BENCH_CONNS:-1 16 64 256}"
 ROUTES=" ${BENCH_ROUTES:-share share_sql healthz receipts} "
 THREADS=${GATEWAY_THREADS:-8}
 LOG_LEVEL=${LOG_LEVEL:-info}
+GATEWAY=${DFD_GATEWAY:-$DFD_ROOT/gateway/defendable-gateway}
 DB=dfd_bench
 ROLE=dfd_bench_gateway
 
 dfd_install_deps
 command -v wrk >/dev/null || dfd_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 dfd_build_and_install
-[ -x gateway/defendable-gateway ] || { echo "gateway/defendable-gateway is not built" >&2; exit 1; }
+[ -x "$GATEWAY" ] || { echo "$GATEWAY is not built" >&2; exit 1; }
 work=$(mktemp -d /tmp/defendable-bench.XXXXXX)
 chmod 755 "$work"
 gw=""
@@ -70,7 +72,7 @@ secret=$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')
 start_gateway() {
     env -i PATH="$PATH" ENV=development PORT="$port" DATABASE_URL="host=$PGHOST port=$PGPORT dbname=$DB user=$ROLE" \
         JWT_SECRET="$secret" LEDGER_ORIGIN=bench.localhost MAIL_DIR="$work/mail" GATEWAY_THREADS="$THREADS" LOG_LEVEL="$LOG_LEVEL" \
-        API_BASE_URL="$base" APP_BASE_URL="$base" "$DFD_ROOT/gateway/defendable-gateway" >>"$work/gateway.log" 2>&1 &
+        API_BASE_URL="$base" APP_BASE_URL="$base" "$GATEWAY" >>"$work/gateway.log" 2>&1 &
     gw=$!
     for _ in $(seq 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
     curl -fsS "$base/healthz" >/dev/null || { tail -n 20 "$work/gateway.log" >&2; exit 1; }

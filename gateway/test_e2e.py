@@ -2469,7 +2469,7 @@ def phase_shutdown(gw, c):
     (within 12 s) and logs "stopped" last."""
     body = json.dumps({"name": "in flight"}).encode()
     head = ("POST /orgs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
-            "Content-Length: %d\r\nConnection: close\r\n\r\n" % (c.ja, len(body))).encode()
+            "Content-Length: %d\r\nConnection: close\r\nX-Request-Id: e2e-in-flight\r\n\r\n" % (c.ja, len(body))).encode()
     before = psql("SELECT count(*) FROM defendable.orgs WHERE name = 'in flight'").strip()
     idle = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=TIMEOUT)  # a browser's kept-alive connection
     idle.request("GET", "/healthz")
@@ -2533,6 +2533,10 @@ def phase_shutdown(gw, c):
         pass
     record(last.get("event") == "stopped", "the log ends with {\"event\":\"stopped\"}", lines[-3:])
     record(any('"event":"stopping"' in l for l in lines), "the log has a stopping line")
+    in_flight = [i for i, l in enumerate(lines) if '"request_id":"e2e-in-flight"' in l]
+    stopped = [i for i, l in enumerate(lines) if '"event":"stopped"' in l]
+    record(in_flight and stopped and in_flight[0] < stopped[0],
+           "the request answered during the stop has its log line, before the stopped line", lines[-4:])
 
 
 def missing_cluster(suite):
