@@ -330,6 +330,28 @@ dfd_jcs_double(dfd_buf *out, double d)
     return es6_format(out, d < 0, digits, nd, n) ? DFD_OK : DFD_ENOMEM;
 }
 
+/*
+ * True for "0" and for integers of 1 to 15 digits without a leading zero, optionally negative:
+ * every such value is an exact double, and ECMAScript prints it digit for digit, so its
+ * canonical form is the text itself ("-0" aside). Most numbers in receipts are counts, sizes and
+ * ids of this kind; the general path prints and reads back up to 17 times (a sixteenth of a bulk
+ * append's time, docs/benchmarks.md).
+ */
+static bool
+plain_small_integer(const char *s, size_t len)
+{
+    size_t i = len > 0 && s[0] == '-' ? 1 : 0;
+
+    if (len - i == 0 || len - i > 15)
+        return false;
+    if (s[i] == '0')
+        return len - i == 1;
+    for (; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
 dfd_status
 dfd_jcs_decimal(dfd_buf *out, const char *dec, size_t len, bool exact)
 {
@@ -341,6 +363,11 @@ dfd_jcs_decimal(dfd_buf *out, const char *dec, size_t len, bool exact)
 
     if (len == 0)
         return DFD_ESYNTAX;
+    if (plain_small_integer(dec, len)) {
+        if (len == 2 && dec[0] == '-' && dec[1] == '0')
+            return dfd_buf_putc(out, '0') ? DFD_OK : DFD_ENOMEM; /* -0 */
+        return dfd_buf_append(out, dec, len) ? DFD_OK : DFD_ENOMEM;
+    }
     if (len >= sizeof stackbuf) {
         copy = dfd_alloc(len + 1);
         if (copy == NULL)

@@ -224,6 +224,15 @@ test_exact_decimals(void)
         {"-0", "0", DFD_OK},
         {"0.000", "0", DFD_OK},
         {"-12.340", "-12.34", DFD_OK},
+        {"0", "0", DFD_OK},
+        {"7", "7", DFD_OK},
+        {"-45", "-45", DFD_OK},
+        {"999999999999999", "999999999999999", DFD_OK},
+        {"-999999999999999", "-999999999999999", DFD_OK},
+        {"1234567890123456", "1234567890123456", DFD_OK},
+        {"100", "100", DFD_OK},
+        {"100.0", "100", DFD_OK},
+        {"1e2", "100", DFD_OK},
         {"9007199254740992", "9007199254740992", DFD_OK},
         {"9007199254740993", NULL, DFD_ENUMINEXACT},
         {"0.1000000000000000000000000001", NULL, DFD_ENUMINEXACT},
@@ -231,6 +240,10 @@ test_exact_decimals(void)
         {"1e-400", NULL, DFD_ENUMINEXACT},
         {"1e400", NULL, DFD_ENUMRANGE},
         {"01", NULL, DFD_ESYNTAX},
+        {"-01", NULL, DFD_ESYNTAX},
+        {"00", NULL, DFD_ESYNTAX},
+        {"-", NULL, DFD_ESYNTAX},
+        {"12a", NULL, DFD_ESYNTAX},
         {"1.", NULL, DFD_ESYNTAX},
         {"+1", NULL, DFD_ESYNTAX},
         {"1e", NULL, DFD_ESYNTAX},
@@ -262,6 +275,39 @@ test_exact_decimals(void)
               "lossy decimal rounds to nearest double");
         dfd_buf_free(&b);
     }
+}
+
+/* Integers of up to 15 digits are written as given: the same text the double path prints. */
+static void
+test_small_integers_match_doubles(void)
+{
+    uint64_t x = 88172645463325252ULL;
+    int wrong = 0;
+
+    for (int i = 0; i < 100000; i++) {
+        char text[24];
+        dfd_buf as_decimal, as_double;
+        long long v;
+        int digits = 1 + i % 15;
+        long long limit = 1;
+
+        for (int d = 0; d < digits; d++)
+            limit *= 10;
+        x ^= x << 13; /* xorshift64: a fixed, repeatable spread of values */
+        x ^= x >> 7;
+        x ^= x << 17;
+        v = (long long)(x % (uint64_t)limit) * (i % 2 ? -1 : 1);
+        snprintf(text, sizeof text, "%lld", v);
+        dfd_buf_init(&as_decimal);
+        dfd_buf_init(&as_double);
+        if (dfd_jcs_decimal(&as_decimal, text, strlen(text), true) != DFD_OK ||
+            dfd_jcs_double(&as_double, (double)v) != DFD_OK || as_decimal.len != as_double.len ||
+            memcmp(as_decimal.data, as_double.data, as_decimal.len) != 0)
+            wrong++;
+        dfd_buf_free(&as_decimal);
+        dfd_buf_free(&as_double);
+    }
+    CHECK(wrong == 0, "small integers: %d of 100000 printed differently from their double", wrong);
 }
 
 static void
@@ -536,6 +582,7 @@ main(int argc, char **argv)
     test_rfc8785_examples();
     test_es6_numbers();
     test_exact_decimals();
+    test_small_integers_match_doubles();
     test_json_errors();
     test_names();
     test_timestamps();
