@@ -85,3 +85,15 @@ FROM defendable.receipts r, LATERAL defendable.public_projection(r.org_id, r.seq
 -- a receipt that does not exist is an error, not an empty result
 SELECT defendable.public_projection(:org1, 9999);
 SELECT defendable.receipt_body(:org2, 0);
+
+-- salts are taken from blocks of 32 (append.c): 150 of them, over five blocks, all different,
+-- and each still the one its digest was made with
+\set org_salts '''5a175a17-0000-4000-8000-000000000001'''
+SELECT count(*) AS appended FROM (SELECT defendable.append_receipt(:org_salts, 'salt.block',
+    jsonb_build_object('a', i, 'b', i, 'c', i)) FROM generate_series(1, 50) i) s;
+SELECT count(*) AS salts, count(DISTINCT s) AS distinct_salts
+FROM defendable.disclosures d, LATERAL jsonb_each_text(d.salts) AS e(k, s) WHERE d.org_id = :org_salts;
+SELECT bool_and(r.fields ->> f.name = pg_temp.b64url(sha256(convert_to(
+           pg_temp.b64url(convert_to(defendable.jcs(jsonb_build_array(d.salts ->> f.name, f.name, d.field_values -> f.name)), 'UTF8')), 'UTF8')))) AS digests_match
+FROM defendable.receipts r JOIN defendable.disclosures d USING (org_id, seq)
+CROSS JOIN LATERAL jsonb_object_keys(r.fields) AS f(name) WHERE r.org_id = :org_salts;
