@@ -103,3 +103,5 @@ bench-smoke:
 	DFD_SKIP_BUILD=1 bash bench/verify-split.sh 4 500
 	DFD_SKIP_BUILD=1 bash bench/quota.sh 1
 	DFD_SKIP_BUILD=1 BENCH_CONNS="1 16" bash bench/gateway.sh 1
+	DFD_SKIP_BUILD=1 BENCH_ROUTES=share BENCH_CONNS=16 DFD_SAMPLE_WARMUP=0.5 DFD_SAMPLE_WINDOW=1 \
+	    /usr/bin/python3 bench/cpu_sampler.py /dev/stdout -- bash bench/gateway.sh 3
