@@ -660,7 +660,7 @@ string_object(pending_field *fields, int n, bool salts)
 }
 
 /*
- * Salts are taken from a block of pg_strong_random bytes: one call per field was a tenth of a
+ * Salts are taken from a block of pg_strong_random bytes: one call per field was 12% of a
  * bulk append's time (OpenSSL's generator takes its locks, looks up its parameters and checks
  * for a fork on every call; perf, docs/benchmarks.md). The block stays in this backend's memory,
  * each salt is wiped from it as it is taken, and a block filled before a fork is not used after.

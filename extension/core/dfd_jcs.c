@@ -334,8 +334,8 @@ dfd_jcs_double(dfd_buf *out, double d)
  * True for "0" and for integers of 1 to 15 digits without a leading zero, optionally negative:
  * every such value is an exact double, and ECMAScript prints it digit for digit, so its
  * canonical form is the text itself ("-0" aside). Most numbers in receipts are counts, sizes and
- * ids of this kind; the general path prints and reads back up to 17 times (a sixteenth of a bulk
- * append's time, docs/benchmarks.md).
+ * ids of this kind; the general path prints and reads back up to 17 times (7% of a bulk
+ * append's time in its profile, docs/benchmarks.md).
  */
 static bool
 plain_small_integer(const char *s, size_t len)
