@@ -96,7 +96,7 @@ dfd_buf_free(dfd_buf *b)
 }
 
 bool
-dfd_buf_reserve(dfd_buf *b, size_t extra)
+dfd_buf_grow(dfd_buf *b, size_t extra)
 {
     size_t need, cap;
     char *p;
@@ -120,26 +120,6 @@ dfd_buf_reserve(dfd_buf *b, size_t extra)
     }
     b->data = p;
     b->cap = cap;
-    return true;
-}
-
-bool
-dfd_buf_append(dfd_buf *b, const void *p, size_t n)
-{
-    if (!dfd_buf_reserve(b, n))
-        return false;
-    if (n > 0)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return true;
-}
-
-bool
-dfd_buf_putc(dfd_buf *b, char c)
-{
-    if (!dfd_buf_reserve(b, 1))
-        return false;
-    b->data[b->len++] = c;
     return true;
 }
 

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Result codes shared by every core function that can fail. */
 typedef enum dfd_status {
@@ -59,9 +60,42 @@ typedef struct dfd_buf {
 void dfd_buf_init(dfd_buf *b);
 void dfd_buf_reset(dfd_buf *b);
 void dfd_buf_free(dfd_buf *b);
-bool dfd_buf_reserve(dfd_buf *b, size_t extra);
-bool dfd_buf_append(dfd_buf *b, const void *p, size_t n);
-bool dfd_buf_putc(dfd_buf *b, char c);
+/* Makes room for extra more bytes and a terminator; the slow path of dfd_buf_reserve. */
+bool dfd_buf_grow(dfd_buf *b, size_t extra);
+
+/*
+ * The three below are inline: the canonical body is built from hundreds of small appends per
+ * receipt, and calls to them were an eighth of verify_ledger's time (docs/benchmarks.md).
+ */
+static inline bool
+dfd_buf_reserve(dfd_buf *b, size_t extra)
+{
+    /* cap > len always holds once allocated: len + extra + 1 <= cap, without overflow */
+    if (!b->failed && b->cap > b->len && extra < b->cap - b->len)
+        return true;
+    return dfd_buf_grow(b, extra);
+}
+
+static inline bool
+dfd_buf_append(dfd_buf *b, const void *p, size_t n)
+{
+    if (!dfd_buf_reserve(b, n))
+        return false;
+    if (n > 0)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return true;
+}
+
+static inline bool
+dfd_buf_putc(dfd_buf *b, char c)
+{
+    if (!dfd_buf_reserve(b, 1))
+        return false;
+    b->data[b->len++] = c;
+    return true;
+}
+
 bool dfd_buf_puts(dfd_buf *b, const char *s);
 /* Ensures data[len] == '\0' without counting it in len. */
 bool dfd_buf_terminate(dfd_buf *b);

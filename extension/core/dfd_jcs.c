@@ -87,6 +87,25 @@ utf8_encode(dfd_buf *out, uint32_t cp)
 
 /* ---- strings --------------------------------------------------------------------------- */
 
+/*
+ * Whether any of eight bytes needs more than copying: a control character, '"', '\\', or a byte
+ * of a multi-byte UTF-8 sequence (to be checked). The strings of a receipt's body (digests, hex
+ * hashes, uuids, timestamps, names) are plain ASCII, and looking at them one byte at a time was a
+ * sixth of verify_ledger's time (docs/benchmarks.md). Each test is exact for "some byte": a byte
+ * below 0x20 borrows in v - 0x20... and keeps its top bit clear in ~v (bytes at or above 0x80
+ * are caught by v's own top bits), and a byte equal to c is a zero byte of v ^ c...
+ */
+static inline bool
+word_needs_care(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101u, tops = 0x8080808080808080u;
+    uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
+
+    return ((v | ((v - ones * 0x20) & ~v) | ((quote - ones) & ~quote) |
+             ((backslash - ones) & ~backslash)) &
+            tops) != 0;
+}
+
 dfd_status
 dfd_jcs_string(dfd_buf *out, const char *s, size_t len)
 {
@@ -98,10 +117,20 @@ dfd_jcs_string(dfd_buf *out, const char *s, size_t len)
         return DFD_ENOMEM;
     dfd_buf_putc(out, '"');
     while (i < len) {
-        unsigned char c = u[i];
+        unsigned char c;
         const char *esc = NULL;
         char ubuf[6];
+        uint64_t word;
 
+        if (len - i >= 8) {
+            memcpy(&word, u + i, 8);
+            if (!word_needs_care(word)) {
+                i += 8;
+                run += 8;
+                continue;
+            }
+        }
+        c = u[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             uint32_t cp;
             size_t n = c < 0x80 ? 1 : dfd_utf8_decode(u + i, len - i, &cp);

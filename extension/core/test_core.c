@@ -352,6 +352,74 @@ test_json_errors(void)
     free(r);
 }
 
+/*
+ * dfd_jcs_string scans eight bytes at a time and steps byte by byte only around what needs
+ * care: every such byte, at every offset of a 24-byte string (so at each position within a
+ * word, before, inside and after the last whole word), must come out as the byte-by-byte rules
+ * say.
+ */
+static void
+test_string_scan(void)
+{
+    static const struct {
+        const char *in, *out; /* one character and its JSON form */
+    } cases[] = {{"\"", "\\\""},
+                 {"\\", "\\\\"},
+                 {"\n", "\\n"},
+                 {"\x01", "\\u0001"},
+                 {"\x1f", "\\u001f"},
+                 {"\x7f", "\x7f"},
+                 {" ", " "},
+                 {"!", "!"},
+                 {"#", "#"},
+                 {"[", "["},
+                 {"]", "]"},
+                 {"\xc3\xa9", "\xc3\xa9"},
+                 {"\xe2\x80\xa8", "\xe2\x80\xa8"},
+                 {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"}};
+    static const char *const bad[] = {"\xc3", "\xff", "\xe2\x80", "\xed\xa0\x80"};
+
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        for (size_t at = 0; at <= 24; at++) {
+            char in[64], want[80];
+            size_t n = strlen(cases[k].in), w = 0;
+            dfd_buf out;
+
+            memset(in, 'a', at);
+            memcpy(in + at, cases[k].in, n);
+            memset(in + at + n, 'z', 24 - at);
+            want[w++] = '"';
+            memset(want + w, 'a', at);
+            w += at;
+            memcpy(want + w, cases[k].out, strlen(cases[k].out));
+            w += strlen(cases[k].out);
+            memset(want + w, 'z', 24 - at);
+            w += 24 - at;
+            want[w++] = '"';
+            dfd_buf_init(&out);
+            CHECK(dfd_jcs_string(&out, in, n + 24) == DFD_OK && out.len == w &&
+                      memcmp(out.data, want, w) == 0,
+                  "string scan: case %zu at %zu", k, at);
+            dfd_buf_free(&out);
+        }
+    }
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        for (size_t at = 0; at <= 24; at++) {
+            char in[64];
+            size_t n = strlen(bad[k]);
+            dfd_buf out;
+
+            memset(in, 'a', at);
+            memcpy(in + at, bad[k], n);
+            memset(in + at + n, 'z', 24 - at);
+            dfd_buf_init(&out);
+            CHECK(dfd_jcs_string(&out, in, n + 24) == DFD_EUTF8,
+                  "string scan: invalid UTF-8 %zu at %zu refused", k, at);
+            dfd_buf_free(&out);
+        }
+    }
+}
+
 static void
 test_key_order(void)
 {
@@ -578,6 +646,7 @@ main(int argc, char **argv)
     test_encodings();
     test_sha256();
     test_key_order();
+    test_string_scan();
     test_jcs_files();
     test_rfc8785_examples();
     test_es6_numbers();
