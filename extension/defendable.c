@@ -56,6 +56,7 @@ _PG_init(void)
                             NULL, NULL);
     MarkGUCPrefixReserved("defendable");
     dfd_append_init();
+    dfd_direct_init();
 }
 
 void

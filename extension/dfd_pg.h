@@ -74,6 +74,7 @@ extern void dfd_projection_text(const pg_uuid_t *org, int64 seq, dfd_buf *out);
 #include "executor/tuptable.h"
 #include "utils/rel.h"
 #include "utils/snapshot.h"
+extern void dfd_direct_init(void);
 extern bool dfd_direct_insert(const char *relname, const char *const *columns, int ncolumns,
                               const Datum *values, const bool *nulls);
 /* replaces the row at tid, which the caller read and locked against other writers */

@@ -35,11 +35,14 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/resowner.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 
@@ -88,26 +91,32 @@ typedef struct write_target {
     TupleTableSlot *slot; /* the new row */
 } write_target;
 
-/* Opens the table when the direct path may write it (see the top of the file). */
+/*
+ * Whether the direct path may write relid now. Checked for every row, as every INSERT or UPDATE
+ * statement checks it at executor start: a read-only transaction (BEGIN READ ONLY, a hot
+ * standby) refuses the statement with its own error, which the single-row routines would never
+ * raise, and the privileges and row-level security are the statement's. (An UPDATE's SELECT on
+ * the row was checked by the read that found its tid.)
+ */
 static bool
-open_target(write_target *w, const char *relname, CmdType cmd, const char *const *columns,
-            int ncolumns, const Datum *values, const bool *nulls)
+may_write(Oid relid, CmdType cmd)
 {
-    Oid relid = dfd_relation_oid(relname);
+    return !XactReadOnly && !IsInParallelMode() &&
+           pg_class_aclcheck(relid, GetUserId(), cmd == CMD_INSERT ? ACL_INSERT : ACL_UPDATE) ==
+               ACLCHECK_OK &&
+           check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED;
+}
+
+/*
+ * Opens the table when the direct path may write it (see the top of the file; may_write was
+ * checked). On success the executor state's context is current, until close_target.
+ */
+static bool
+open_target(write_target *w, Oid relid, CmdType cmd, const char *const *columns, int ncolumns)
+{
     TupleDesc desc;
     RangeTblEntry *rte;
-    int col = 0;
 
-    /*
-     * A read-only transaction (BEGIN READ ONLY, a hot standby) refuses the statement at
-     * executor start with its own error, which the single-row routines would never raise.
-     * (An UPDATE's SELECT on the row was checked by the read that found its tid.)
-     */
-    if (XactReadOnly || IsInParallelMode() ||
-        pg_class_aclcheck(relid, GetUserId(), cmd == CMD_INSERT ? ACL_INSERT : ACL_UPDATE) !=
-            ACLCHECK_OK ||
-        check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
-        return false;
     w->rel = table_open(relid, RowExclusiveLock);
     desc = RelationGetDescr(w->rel);
     if (w->rel->rd_rel->relkind != RELKIND_RELATION ||
@@ -145,23 +154,32 @@ open_target(write_target *w, const char *relname, CmdType cmd, const char *const
     InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
     w->estate->es_output_cid = GetCurrentCommandId(true);
     ExecOpenIndices(w->rri, false);
-
     w->slot = ExecInitExtraTupleSlot(w->estate, desc, &TTSOpsVirtual);
-    ExecClearTuple(w->slot);
-    for (int i = 0; i < desc->natts; i++) {
-        if (TupleDescAttr(desc, i)->attisdropped) {
-            w->slot->tts_values[i] = (Datum)0;
-            w->slot->tts_isnull[i] = true;
-            continue;
-        }
-        w->slot->tts_values[i] = values[col];
-        w->slot->tts_isnull[i] = nulls != NULL && nulls[col];
-        col++;
-    }
-    ExecStoreVirtualTuple(w->slot);
     return true;
 }
 
+/* The new row into the target's slot (the values stay the caller's: the slot is virtual). */
+static void
+fill_slot(TupleTableSlot *slot, const Datum *values, const bool *nulls)
+{
+    TupleDesc desc = slot->tts_tupleDescriptor;
+    int col = 0;
+
+    ExecClearTuple(slot);
+    for (int i = 0; i < desc->natts; i++) {
+        if (TupleDescAttr(desc, i)->attisdropped) {
+            slot->tts_values[i] = (Datum)0;
+            slot->tts_isnull[i] = true;
+            continue;
+        }
+        slot->tts_values[i] = values[col];
+        slot->tts_isnull[i] = nulls != NULL && nulls[col];
+        col++;
+    }
+    ExecStoreVirtualTuple(slot);
+}
+
+/* Closes what open_target opened; the caller's context is current again. */
 static void
 close_target(write_target *w)
 {
@@ -175,15 +193,249 @@ close_target(write_target *w)
     table_close(w->rel, NoLock);
 }
 
+/*
+ * Insert targets kept open between rows. Opening and closing the table, its indexes and an
+ * executor state for every row was 16% of a statement appending 100,000 receipts
+ * (docs/benchmarks.md), work an INSERT of many rows does once. A kept target belongs to the
+ * transaction (its resource owner and memory), so no subtransaction's end takes it for its own,
+ * and it is closed:
+ * - at the transaction's pre-commit or pre-prepare (an abort takes it with the transaction's
+ *   resource owner and memory);
+ * - at a subtransaction's abort, unless an insert begun outside that subtransaction is still
+ *   writing through it (then after that insert);
+ * - before every utility command of the session: ALTER TABLE, DROP, CLUSTER and the like refuse
+ *   a table this session holds open;
+ * - at its next use after an invalidation of its table: a trigger, column, policy, grant or
+ *   index changed, so it is reopened and the direct path's rules are checked again.
+ * may_write still runs for every row. An insert that begins while the table's target is already
+ * writing a row (a trigger on the table appending a receipt) opens a target of its own.
+ */
+typedef struct kept_target {
+    const char *relname; /* NULL: this entry is free */
+    Oid relid;
+    write_target w;
+    MemoryContext row_cxt;     /* what one insert allocates, reset after it */
+    bool stale;                /* invalidated: close before the next use */
+    bool busy;                 /* an insert is writing through it */
+    SubTransactionId busy_sub; /* where that insert began */
+} kept_target;
+
+#define KEPT_TARGETS 4
+static kept_target kept_targets[KEPT_TARGETS];
+static int n_kept_targets = 0;
+/* from pre-commit to the transaction's end nothing is kept: nothing would close it */
+static bool keeping_ended = false;
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+static void
+close_kept(kept_target *t)
+{
+    ResourceOwner owner = CurrentResourceOwner;
+    MemoryContext cxt = CurrentMemoryContext;
+
+    CurrentResourceOwner = TopTransactionResourceOwner;
+    /* close_target ends by switching to w.caller: the context current now */
+    t->w.caller = cxt;
+    MemoryContextSwitchTo(t->w.estate->es_query_cxt);
+    close_target(&t->w);
+    CurrentResourceOwner = owner;
+    memset(t, 0, sizeof(*t));
+    n_kept_targets--;
+}
+
+/* Closes every kept target no insert is writing through; those that are, after their insert. */
+static void
+close_idle_kept(void)
+{
+    for (int i = 0; n_kept_targets > 0 && i < KEPT_TARGETS; i++) {
+        kept_target *t = &kept_targets[i];
+
+        if (t->relname == NULL)
+            continue;
+        if (t->busy)
+            t->stale = true;
+        else
+            close_kept(t);
+    }
+}
+
+static kept_target *
+find_kept(const char *relname)
+{
+    for (int i = 0; n_kept_targets > 0 && i < KEPT_TARGETS; i++)
+        if (kept_targets[i].relname != NULL && strcmp(kept_targets[i].relname, relname) == 0)
+            return &kept_targets[i];
+    return NULL;
+}
+
+/*
+ * Opens relname's target to keep, in a free entry. NULL with *allowed false: the direct path may
+ * not write the table; NULL with *allowed true: nothing can be kept now.
+ */
+static kept_target *
+open_kept(const char *relname, Oid relid, const char *const *columns, int ncolumns, bool *allowed)
+{
+    kept_target *t = NULL;
+    ResourceOwner owner = CurrentResourceOwner;
+    MemoryContext caller = MemoryContextSwitchTo(TopTransactionContext);
+    TriggerDesc *trig;
+
+    *allowed = true;
+    for (int i = 0; t == NULL && i < KEPT_TARGETS; i++)
+        if (kept_targets[i].relname == NULL)
+            t = &kept_targets[i];
+    if (keeping_ended || t == NULL) {
+        MemoryContextSwitchTo(caller);
+        return NULL;
+    }
+    /* an error in here aborts the (sub)transaction, which puts back the owner and context */
+    CurrentResourceOwner = TopTransactionResourceOwner;
+    *allowed = open_target(&t->w, relid, CMD_INSERT, columns, ncolumns);
+    if (*allowed) {
+        /*
+         * The trigger functions' lookups, made now in the target's memory: the executor would
+         * make them at the first row, in the memory current then, which row_cxt's reset frees.
+         */
+        trig = t->w.rri->ri_TrigDesc;
+        for (int i = 0; trig != NULL && i < trig->numtriggers; i++)
+            fmgr_info_cxt(trig->triggers[i].tgfoid, &t->w.rri->ri_TrigFunctions[i],
+                          t->w.estate->es_query_cxt);
+        t->row_cxt = AllocSetContextCreate(t->w.estate->es_query_cxt, "defendable kept insert",
+                                           ALLOCSET_DEFAULT_SIZES);
+        t->relname = relname;
+        t->relid = relid;
+        n_kept_targets++;
+    }
+    CurrentResourceOwner = owner;
+    MemoryContextSwitchTo(caller);
+    return *allowed ? t : NULL;
+}
+
+/* One row through a kept target. */
+static void
+insert_kept(kept_target *t, const Datum *values, const bool *nulls)
+{
+    MemoryContext caller = MemoryContextSwitchTo(t->row_cxt);
+
+    t->w.estate->es_output_cid = GetCurrentCommandId(true);
+    fill_slot(t->w.slot, values, nulls);
+    t->busy = true;
+    t->busy_sub = GetCurrentSubTransactionId();
+    /* an error resets the depth at (sub)transaction abort (append.c) */
+    dfd_internal_writes++;
+    ExecSimpleRelationInsert(t->w.rri, t->w.estate, t->w.slot);
+    dfd_internal_writes--;
+    t->busy = false;
+    ExecClearTuple(t->w.slot);
+    ResetPerTupleExprContext(t->w.estate);
+    MemoryContextSwitchTo(caller);
+    MemoryContextReset(t->row_cxt);
+    /* invalidated while it wrote (a trigger's DDL, say) */
+    if (t->stale)
+        close_kept(t);
+}
+
+static void
+kept_xact_callback(XactEvent event, void *arg)
+{
+    if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PARALLEL_PRE_COMMIT ||
+        event == XACT_EVENT_PRE_PREPARE) {
+        close_idle_kept();
+        keeping_ended = true;
+        return;
+    }
+    /* commit, abort, prepare: the owner released what was still open, the memory is gone */
+    memset(kept_targets, 0, sizeof(kept_targets));
+    n_kept_targets = 0;
+    keeping_ended = false;
+}
+
+static void
+kept_subxact_callback(SubXactEvent event, SubTransactionId my, SubTransactionId parent, void *arg)
+{
+    if (event != SUBXACT_EVENT_ABORT_SUB)
+        return;
+    for (int i = 0; n_kept_targets > 0 && i < KEPT_TARGETS; i++) {
+        kept_target *t = &kept_targets[i];
+
+        if (t->relname == NULL)
+            continue;
+        /* an insert begun inside the aborted subtransaction ended with it */
+        if (t->busy && t->busy_sub >= my)
+            t->busy = false;
+        /*
+         * Closed now, before the relation cache forgets what the subtransaction created (a
+         * table whose creation is rolled back must not stay open).
+         */
+        if (t->busy)
+            t->stale = true;
+        else
+            close_kept(t);
+    }
+}
+
+static void
+kept_relcache_callback(Datum arg, Oid relid)
+{
+    for (int i = 0; n_kept_targets > 0 && i < KEPT_TARGETS; i++)
+        if (kept_targets[i].relname != NULL &&
+            (relid == InvalidOid || relid == kept_targets[i].relid))
+            kept_targets[i].stale = true;
+}
+
+static void
+kept_process_utility(PlannedStmt *pstmt, const char *query, bool read_only_tree,
+                     ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *env,
+                     DestReceiver *dest, QueryCompletion *qc)
+{
+    if (n_kept_targets > 0)
+        close_idle_kept();
+    if (prev_process_utility != NULL)
+        prev_process_utility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+    else
+        standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+}
+
+void
+dfd_direct_init(void)
+{
+    RegisterXactCallback(kept_xact_callback, NULL);
+    RegisterSubXactCallback(kept_subxact_callback, NULL);
+    CacheRegisterRelcacheCallback(kept_relcache_callback, (Datum)0);
+    prev_process_utility = ProcessUtility_hook;
+    ProcessUtility_hook = kept_process_utility;
+}
+
 bool
 dfd_direct_insert(const char *relname, const char *const *columns, int ncolumns,
                   const Datum *values, const bool *nulls)
 {
+    kept_target *t = find_kept(relname);
+    Oid relid;
     write_target w;
+    bool allowed;
 
-    if (!open_target(&w, relname, CMD_INSERT, columns, ncolumns, values, nulls))
+    if (t != NULL && t->stale && !t->busy) {
+        close_kept(t);
+        t = NULL;
+    }
+    relid = t != NULL ? t->relid : dfd_relation_oid(relname);
+    if (!may_write(relid, CMD_INSERT))
         return false;
-    /* an error resets the depth at (sub)transaction abort (append.c) */
+    if (t == NULL) {
+        t = open_kept(relname, relid, columns, ncolumns, &allowed);
+        if (!allowed)
+            return false;
+    }
+    if (t != NULL && !t->busy && !t->stale) {
+        insert_kept(t, values, nulls);
+        return true;
+    }
+
+    /* nothing kept: a target for this row alone */
+    if (!open_target(&w, relid, CMD_INSERT, columns, ncolumns))
+        return false;
+    fill_slot(w.slot, values, nulls);
     dfd_internal_writes++;
     ExecSimpleRelationInsert(w.rri, w.estate, w.slot);
     dfd_internal_writes--;
@@ -195,12 +447,14 @@ bool
 dfd_direct_update(const char *relname, ItemPointer tid, const char *const *columns, int ncolumns,
                   const Datum *values, const bool *nulls)
 {
+    Oid relid = dfd_relation_oid(relname);
     write_target w;
     EPQState epq;
     TupleTableSlot *old;
 
-    if (!open_target(&w, relname, CMD_UPDATE, columns, ncolumns, values, nulls))
+    if (!may_write(relid, CMD_UPDATE) || !open_target(&w, relid, CMD_UPDATE, columns, ncolumns))
         return false;
+    fill_slot(w.slot, values, nulls);
     /* the snapshot an UPDATE statement would run with; the row to replace, by its tid */
     PushActiveSnapshot(GetTransactionSnapshot());
     w.estate->es_snapshot = GetActiveSnapshot();

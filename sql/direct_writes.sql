@@ -121,6 +121,76 @@ ALTER TABLE defendable.disclosures DROP COLUMN regress_note;
 SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 8}', '{run}')).seq;
 SELECT field_values, public_fields FROM defendable.disclosures WHERE org_id = :org ORDER BY seq DESC LIMIT 1;
 
+-- 5. Within a transaction the tables stay open from one receipt to the next (a statement that
+--    appends many receipts opens them once). Whatever happens to them in between is still seen:
+--    DDL of the same session (ALTER TABLE refuses a table the session holds open), a catalog change
+--    made without DDL, savepoints rolled back around and inside a write, a trigger that appends
+--    while a receipt is being written, and a prepared transaction.
+BEGIN;
+SELECT count(*) FROM (SELECT defendable.append_receipt(:org, 'run.complete', jsonb_build_object('run', i), '{run}') FROM generate_series(10, 12) i) s;
+ALTER TABLE defendable.disclosures ADD COLUMN regress_note text NOT NULL DEFAULT 'from sql';
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 13}', '{run}')).seq AS seq \gset
+SELECT regress_note FROM defendable.disclosures WHERE org_id = :org AND seq = :seq;
+ROLLBACK;
+-- a trigger made live by a superuser's catalog update, not by DDL: the next receipt fires it
+CREATE FUNCTION regress_log_before_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.regress_statement_log VALUES (TG_TABLE_NAME || ' before row');
+    RETURN NEW;
+END $$;
+CREATE TRIGGER regress_before_row_log BEFORE INSERT ON defendable.receipts
+    FOR EACH ROW EXECUTE FUNCTION regress_log_before_row();
+ALTER TABLE defendable.receipts DISABLE TRIGGER regress_before_row_log;
+DELETE FROM regress_statement_log;
+BEGIN;
+SELECT count(*) FROM (SELECT defendable.append_receipt(:org, 'run.complete', jsonb_build_object('run', i), '{run}') FROM generate_series(10, 11) i) s;
+UPDATE pg_catalog.pg_trigger SET tgenabled = 'O' WHERE tgname = 'regress_before_row_log';
+UPDATE pg_catalog.pg_class SET relhastriggers = true WHERE oid = 'defendable.receipts'::pg_catalog.regclass;
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 12}', '{run}')).seq;
+SELECT tbl, count(*) AS rows_logged FROM regress_statement_log GROUP BY tbl ORDER BY tbl;
+ROLLBACK;
+DROP TRIGGER regress_before_row_log ON defendable.receipts;
+-- savepoints: appends rolled back to one, released in another, and one refused by a BEFORE ROW
+-- trigger while its row was being written
+CREATE TRIGGER regress_before_row BEFORE INSERT ON defendable.disclosures
+    FOR EACH ROW EXECUTE FUNCTION regress_refuse_secret();
+BEGIN;
+SELECT count(*) FROM (SELECT defendable.append_receipt(:org, 'run.complete', jsonb_build_object('run', i), '{run}') FROM generate_series(20, 22) i) s;
+SAVEPOINT a;
+SELECT count(*) FROM (SELECT defendable.append_receipt(:org, 'run.complete', jsonb_build_object('run', i), '{run}') FROM generate_series(23, 25) i) s;
+ROLLBACK TO a;
+SAVEPOINT b;
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 23}', '{run}')).seq;
+RELEASE b;
+SAVEPOINT c;
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"secret": "x"}', '{}')).seq;
+ROLLBACK TO c;
+SELECT count(*) FROM (SELECT defendable.append_receipt(:org, 'run.complete', jsonb_build_object('run', i), '{run}') FROM generate_series(24, 25) i) s;
+COMMIT;
+DROP TRIGGER regress_before_row ON defendable.disclosures;
+SELECT array_agg((field_values->>'run')::int ORDER BY seq) AS runs_kept FROM defendable.disclosures WHERE org_id = :org AND (field_values->>'run')::int >= 20;
+-- a BEFORE ROW trigger on receipts that appends to another org while each receipt is written
+CREATE FUNCTION regress_echo() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.kind = 'run.echo' THEN
+        PERFORM defendable.append_receipt('dddddddd-4444-4444-8444-000000000003', 'run.echoed',
+                                          jsonb_build_object('of', NEW.seq), '{of}');
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER regress_echo BEFORE INSERT ON defendable.receipts
+    FOR EACH ROW EXECUTE FUNCTION regress_echo();
+SELECT array_agg(r.seq ORDER BY r.seq) AS echoed FROM (SELECT (defendable.append_receipt(:org, 'run.echo', jsonb_build_object('run', i), '{run}')).seq FROM generate_series(30, 32) i) r;
+DROP TRIGGER regress_echo ON defendable.receipts;
+SELECT array_agg((field_values->>'of')::int ORDER BY seq) AS echoes FROM defendable.disclosures WHERE org_id = 'dddddddd-4444-4444-8444-000000000003';
+SELECT ok, receipts FROM defendable.verify_ledger('dddddddd-4444-4444-8444-000000000003');
+-- a prepared transaction takes nothing of the session's open tables with it
+BEGIN;
+SELECT count(*) FROM (SELECT defendable.append_receipt(:org, 'run.complete', jsonb_build_object('run', i), '{run}') FROM generate_series(40, 42) i) s;
+PREPARE TRANSACTION 'regress_direct_writes';
+COMMIT PREPARED 'regress_direct_writes';
+SELECT (defendable.append_receipt(:org, 'run.complete', '{"run": 43}', '{run}')).seq;
+
 -- nothing refused above left a row: one gapless chain that verifies, and its head is its end
 SELECT count(*) AS receipts, max(seq) AS last FROM defendable.receipts WHERE org_id = :org;
 SELECT ok, receipts FROM defendable.verify_ledger(:org);
@@ -131,4 +201,6 @@ WHERE h.org_id = :org;
 DROP FUNCTION regress_refuse_secret();
 DROP FUNCTION regress_log_statement();
 DROP FUNCTION regress_log_row();
+DROP FUNCTION regress_echo();
+DROP FUNCTION regress_log_before_row();
 DROP TABLE regress_statement_log;
