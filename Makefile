@@ -46,6 +46,11 @@ SHLIB_LINK = -lcrypto
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object is rebuilt when a header it includes changes (inline functions live in them: a
+# stale object would call one that no longer exists as a symbol)
+$(OBJS): extension/dfd_pg.h extension/core/dfd_core.h extension/core/dfd_merkle.h \
+         extension/core/dfd_note.h
+
 # ---- gateway/: the offline verifier CLI (and later the HTTP gateway) -----------------------------
 # built by `make`, installed by `make install`, cleaned by `make clean`
 DFD_BINDIR ?= /usr/local/bin
