@@ -25,6 +25,16 @@ BEGIN; UPDATE defendable.receipts SET hash = substring(hash from 1 for 31) WHERE
 SELECT 'short hash' AS changed, ok, first_bad_seq, detail FROM defendable.verify_ledger(:orgt); ROLLBACK;
 BEGIN; UPDATE defendable.receipts SET fields = '[]' WHERE org_id = :orgt AND seq = 15;
 SELECT 'fields not an object' AS changed, ok, first_bad_seq, detail FROM defendable.verify_ledger(:orgt); ROLLBACK;
+-- the digest map is read in place (body.c): every value must be a 43-character string, and the
+-- names are the ones hashed
+BEGIN; UPDATE defendable.receipts SET fields = jsonb_set(fields, '{status}', '12345') WHERE org_id = :orgt AND seq = 16;
+SELECT 'digest a number' AS changed, ok, first_bad_seq, detail FROM defendable.verify_ledger(:orgt); ROLLBACK;
+BEGIN; UPDATE defendable.receipts SET fields = jsonb_set(fields, '{status}', jsonb_build_object('d', fields -> 'status')) WHERE org_id = :orgt AND seq = 16;
+SELECT 'digest an object' AS changed, ok, first_bad_seq, detail FROM defendable.verify_ledger(:orgt); ROLLBACK;
+BEGIN; UPDATE defendable.receipts SET fields = jsonb_set(fields, '{status}', to_jsonb(left(fields ->> 'status', 42))) WHERE org_id = :orgt AND seq = 16;
+SELECT 'digest one short' AS changed, ok, first_bad_seq, detail FROM defendable.verify_ledger(:orgt); ROLLBACK;
+BEGIN; UPDATE defendable.receipts SET fields = (fields - 'status') || jsonb_build_object('state', fields -> 'status') WHERE org_id = :orgt AND seq = 16;
+SELECT 'field renamed' AS changed, ok, first_bad_seq, detail FROM defendable.verify_ledger(:orgt); ROLLBACK;
 BEGIN; UPDATE defendable.receipts SET seq = 100 WHERE org_id = :orgt AND seq = 5;
 SELECT 'seq renumbered' AS changed, ok, first_bad_seq, detail FROM defendable.verify_ledger(:orgt); ROLLBACK;
 BEGIN; UPDATE defendable.receipts SET org_id = '77777777-7777-4777-8777-777777777777' WHERE org_id = :orgt AND seq = 6;

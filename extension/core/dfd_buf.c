@@ -124,12 +124,6 @@ dfd_buf_grow(dfd_buf *b, size_t extra)
 }
 
 bool
-dfd_buf_puts(dfd_buf *b, const char *s)
-{
-    return dfd_buf_append(b, s, strlen(s));
-}
-
-bool
 dfd_buf_terminate(dfd_buf *b)
 {
     if (!dfd_buf_reserve(b, 0))

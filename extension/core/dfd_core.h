@@ -96,7 +96,13 @@ dfd_buf_putc(dfd_buf *b, char c)
     return true;
 }
 
-bool dfd_buf_puts(dfd_buf *b, const char *s);
+/* inline too, so that the length of a literal is known when compiling (a strlen per member name
+ * of every canonical body was 2% of verify_ledger) */
+static inline bool
+dfd_buf_puts(dfd_buf *b, const char *s)
+{
+    return dfd_buf_append(b, s, strlen(s));
+}
 /* Ensures data[len] == '\0' without counting it in len. */
 bool dfd_buf_terminate(dfd_buf *b);
 

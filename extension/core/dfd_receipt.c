@@ -325,7 +325,25 @@ field_digest_cmp(const void *x, const void *y)
 void
 dfd_sort_field_digests(dfd_field_digest *fields, size_t n)
 {
-    qsort(fields, n, sizeof *fields, field_digest_cmp);
+    /*
+     * Most receipts have a handful of fields, for which qsort's set-up cost more than the
+     * sorting (2% of verify_ledger); insertion sort up to 16. Names are distinct (object keys),
+     * so either sort gives the one order.
+     */
+    if (n > 16) {
+        qsort(fields, n, sizeof *fields, field_digest_cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        dfd_field_digest f = fields[i];
+        size_t j = i;
+
+        while (j > 0 && field_digest_cmp(&fields[j - 1], &f) > 0) {
+            fields[j] = fields[j - 1];
+            j--;
+        }
+        fields[j] = f;
+    }
 }
 
 dfd_status

@@ -430,6 +430,54 @@ test_key_order(void)
     CHECK(dfd_jcs_key_cmp("\xc3\xb6", 2, "\xc3\xb6", 2) == 0, "equal");
 }
 
+/*
+ * Field digests come out in RFC 8785 key order whatever order they came in: the insertion sort
+ * of small counts and qsort above 16 alike, including names whose UTF-16 order differs from
+ * their byte order.
+ */
+static void
+test_field_sort(void)
+{
+    static const size_t counts[] = {0, 1, 2, 3, 5, 8, 15, 16, 17, 40, 64};
+    char names[64][24];
+    uint32_t state = 12345;
+
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        size_t n = counts[c];
+        dfd_field_digest f[64];
+        bool ok = true;
+
+        for (size_t i = 0; i < n; i++) {
+            /* two names in every run whose UTF-16 order is not their byte order */
+            if (i == 0)
+                strcpy(names[i], "\xef\xac\xb3"); /* U+FB33 */
+            else if (i == 1)
+                strcpy(names[i], "\xf0\x9f\x98\x80"); /* U+1F600 */
+            else
+                snprintf(names[i], sizeof names[i], "f%zu", i);
+            f[i].name = names[i];
+            f[i].name_len = strlen(names[i]);
+            f[i].digest = names[i]; /* each digest stays with its name */
+        }
+        for (size_t i = n; i > 1; i--) { /* a shuffle, the same every run */
+            size_t j;
+            dfd_field_digest t;
+
+            state = state * 1103515245u + 12345u;
+            j = (state >> 8) % i;
+            t = f[i - 1], f[i - 1] = f[j], f[j] = t;
+        }
+        dfd_sort_field_digests(f, n);
+        for (size_t i = 0; i < n; i++) {
+            if (f[i].digest != f[i].name ||
+                (i > 0 &&
+                 dfd_jcs_key_cmp(f[i - 1].name, f[i - 1].name_len, f[i].name, f[i].name_len) >= 0))
+                ok = false;
+        }
+        CHECK(ok, "field digests sorted in key order, %zu fields", n);
+    }
+}
+
 static void
 test_encodings(void)
 {
@@ -455,6 +503,21 @@ test_encodings(void)
     CHECK(!dfd_b64url_decode("Zh", 2, out, &n), "non-canonical trailing bits refused");
     CHECK(!dfd_b64url_decode("Z", 1, out, &n), "length 4k+1 refused");
     CHECK(!dfd_b64url_decode("Zm+v", 4, out, &n), "standard alphabet refused");
+    {
+        uint8_t all[256];
+        char hex[512], want[3];
+        bool ok = true;
+
+        for (int i = 0; i < 256; i++)
+            all[i] = (uint8_t)i;
+        dfd_hex_encode(all, 256, hex);
+        for (int i = 0; i < 256; i++) {
+            snprintf(want, sizeof want, "%02x", i);
+            if (memcmp(hex + 2 * i, want, 2) != 0)
+                ok = false;
+        }
+        CHECK(ok, "hex encode of every byte value");
+    }
     dfd_hex_encode((const uint8_t *)"\x00\xab\xff", 3, text);
     CHECK(memcmp(text, "00abff", 6) == 0, "hex encode");
     CHECK(dfd_hex_decode("00ABff", 6, out, 3) && out[1] == 0xab, "hex decode");
@@ -646,6 +709,7 @@ main(int argc, char **argv)
     test_encodings();
     test_sha256();
     test_key_order();
+    test_field_sort();
     test_string_scan();
     test_jcs_files();
     test_rfc8785_examples();
