@@ -94,7 +94,7 @@ SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
 SQL
 }
 rows="'dataset.download', jsonb_build_object('slug', 'census', 'n', i)"
-declare -A R
+declare -A R C B
 t=$(bulk_seconds "INSERT INTO bench_plain SELECT bench_org(0, 1), i, clock_timestamp(), $rows, '{slug}' FROM generate_series(1, $BULK_N) i")
 R[bulk_plain]=$(awk -v n="$BULK_N" -v t="$t" 'BEGIN { printf "%.0f", n / t }')
 t=$(bulk_seconds "SELECT count(*) FROM (SELECT defendable.append_receipt(bench_org(0, 2), $rows, '{slug}') FROM generate_series(1, $BULK_N) i) s")
@@ -120,34 +120,111 @@ printf '%s\n%s\n' "$common" "SELECT seq FROM defendable.append_receipt(bench_org
 printf '%s\n%s\n' "$common" "INSERT INTO bench_chain (org_id, kind, fields) VALUES (bench_org(:run, :o), 'dataset.download', jsonb_build_object('slug', 'census', 'n', :n::bigint));" >"$work/peer.sql"
 printf '%s\n%s\n' "$common" "WITH r AS (INSERT INTO bench_rows_receipts VALUES (bench_org(:run, :o), nextval('bench_rows_seq'), clock_timestamp(), 'dataset.download', $h32, $digests, $h32) RETURNING org_id, seq), d AS (INSERT INTO bench_rows_disclosures SELECT org_id, seq, $salts, jsonb_build_object('slug', 'census', 'n', :n::bigint), '{slug}' FROM r) INSERT INTO bench_rows_heads SELECT org_id, seq, $h32, decode(repeat('ef', 128), 'hex') FROM r ON CONFLICT (org_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, frontier = EXCLUDED.frontier;" >"$work/rows.sql"
 
+# The whole machine's CPU over each pgbench run, from /proc/stat (user, nice, system, irq and
+# softirq jiffies; steal is the hypervisor's, not ours): divided by the run's transactions, the
+# CPU one receipt costs in the server, pgbench and the kernel together. When the cores are busy
+# (the "busy" share near 100%), tps is the cores divided by that cost, so a ratio of two
+# contenders is the inverse ratio of their CPU per transaction: the budget a target leaves.
+cpu_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8; exit }' /proc/stat; }
+NCPU=$(nproc)
 MODES=("c1:1:1:1 session" "c8o8:8:8:8 sessions / 8 orgs" "c16o16:16:16:16 sessions / 16 orgs" "c16o1:16:1:16 sessions / 1 org")
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 run=0
 for m in "${MODES[@]}"; do
     IFS=: read -r key clients orgs label <<<"$m"
     run=$((run + 1))
-    declare -A rounds=()
+    declare -A rounds=() cpus=() busies=()
     for round in $(seq 1 "$ROUNDS"); do
         for who in plain defendable peer rows; do
             # each contender starts on a quiet server: the rows the one before wrote (or the
             # bulk phase) would otherwise be autovacuumed during its run and charged to it
             psql -qX -c "VACUUM (ANALYZE)" -c CHECKPOINT
             out="$work/pgbench-$key-$who.log"
+            read -r busy0 all0 < <(cpu_jiffies)
             if ! pgbench -n -M prepared -T "$DURATION" -c "$clients" -j $(( clients < 2 ? clients : 2 )) \
                     -D run="$run" -D orgs="$orgs" -f "$work/$who.sql" >"$out" 2>&1; then
                 cat "$out" >&2; exit 1
             fi
+            read -r busy1 all1 < <(cpu_jiffies)
             tps=$(awk '/^tps = / { printf "%.0f", $3 }' "$out")
+            txs=$(awk '/^number of transactions actually processed:/ { print $NF }' "$out")
+            cpu_us=$(awk -v b=$((busy1 - busy0)) -v n="$txs" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN { if (n > 0) printf "%.1f", b / hz * 1e6 / n; else print 0 }')
+            busy=$(awk -v b=$((busy1 - busy0)) -v a=$((all1 - all0)) \
+                'BEGIN { if (a > 0) printf "%.0f", 100 * b / a; else print 0 }')
             rounds[$who]+=" $tps"
-            printf '%-34s %12s tps  (round %d, %s)\n' "$label $who" "$tps" "$round" \
-                "$(awk '/^latency average/ { print "latency " $4 " ms" }' "$out")"
+            cpus[$who]+=" $cpu_us"
+            busies[$who]+=" $busy"
+            printf '%-34s %12s tps  (round %d, %s, %s us CPU/tx, %s%% of %d cores busy)\n' \
+                "$label $who" "$tps" "$round" \
+                "$(awk '/^latency average/ { print "latency " $4 " ms" }' "$out")" "$cpu_us" "$busy" "$NCPU"
         done
     done
     for who in plain defendable peer rows; do
         # shellcheck disable=SC2086 # one argument per round
         R[${key}_$who]=$(median ${rounds[$who]})
+        # shellcheck disable=SC2086
+        C[${key}_$who]=$(median ${cpus[$who]})
+        # shellcheck disable=SC2086
+        B[${key}_$who]=$(median ${busies[$who]})
     done
-    unset rounds
+    unset rounds cpus busies
+done
+
+# ---- one receipt per transaction inside the server: a procedure that commits after every
+# receipt, so no client, socket or protocol is in the figure: what each contender's transaction
+# costs the server alone, microseconds per transaction (the median of ROUNDS interleaved rounds)
+LOOP_N=$(( BULK_N / 5 < 20000 ? BULK_N / 5 : 20000 ))
+psql -qX -v ON_ERROR_STOP=1 <<SQL
+CREATE PROCEDURE loop_plain(o uuid, n int) LANGUAGE plpgsql AS \$\$
+BEGIN
+    FOR i IN 1..n LOOP
+        INSERT INTO bench_plain VALUES (o, nextval('bench_plain_seq'), clock_timestamp(), $rows, '{slug}');
+        COMMIT;
+    END LOOP;
+END \$\$;
+CREATE PROCEDURE loop_defendable(o uuid, n int) LANGUAGE plpgsql AS \$\$
+BEGIN
+    FOR i IN 1..n LOOP
+        PERFORM defendable.append_receipt(o, $rows, '{slug}');
+        COMMIT;
+    END LOOP;
+END \$\$;
+CREATE PROCEDURE loop_peer(o uuid, n int) LANGUAGE plpgsql AS \$\$
+BEGIN
+    FOR i IN 1..n LOOP
+        INSERT INTO bench_chain (org_id, kind, fields) VALUES (o, $rows);
+        COMMIT;
+    END LOOP;
+END \$\$;
+CREATE PROCEDURE loop_rows(o uuid, n int) LANGUAGE plpgsql AS \$\$
+BEGIN
+    FOR i IN 1..n LOOP
+        WITH r AS (INSERT INTO bench_rows_receipts VALUES (o, nextval('bench_rows_seq'), clock_timestamp(), 'dataset.download', $h32, $digests, $h32) RETURNING org_id, seq),
+             d AS (INSERT INTO bench_rows_disclosures SELECT org_id, seq, $salts, jsonb_build_object('slug', 'census', 'n', i), '{slug}' FROM r)
+        INSERT INTO bench_rows_heads SELECT org_id, seq, $h32, decode(repeat('ef', 128), 'hex') FROM r
+            ON CONFLICT (org_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, frontier = EXCLUDED.frontier;
+        COMMIT;
+    END LOOP;
+END \$\$;
+SQL
+declare -A loops=()
+for round in $(seq 1 "$ROUNDS"); do
+    for who in plain defendable peer rows; do
+        psql -qX -c "VACUUM (ANALYZE)" -c CHECKPOINT
+        us=$(psql -qXAt -v ON_ERROR_STOP=1 <<SQL
+SELECT clock_timestamp() AS t0 \gset
+CALL loop_$who(bench_org(90 + $round, 1), $LOOP_N);
+SELECT round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) * 1e6 / $LOOP_N, 1);
+SQL
+)
+        loops[$who]+=" $us"
+        printf '%-34s %12s us per transaction  (round %d, %d transactions)\n' "in-server loop $who" "$us" "$round" "$LOOP_N"
+    done
+done
+for who in plain defendable peer rows; do
+    # shellcheck disable=SC2086 # one argument per round
+    R[loop_$who]=$(median ${loops[$who]})
 done
 
 # ---- the stored rows are what they should be
@@ -177,6 +254,32 @@ for m in "bulk:0:0:bulk, rows/s" "${MODES[@]}"; do
     json+=",\"${key}_defendable_over_plain\":$(ratio "$d" "$p"),\"${key}_defendable_over_peer\":$(ratio "$d" "$q")"
     json+=",\"${key}_defendable_over_rows\":$(ratio "$d" "$w")"
 done
+echo
+echo "CPU per transaction, whole machine (server, pgbench, kernel), us; median of the rounds; busy share of the $NCPU cores:"
+printf '%-26s %14s %14s %14s %14s %22s\n' mode plain defendable peer rows "plain / 0.8 (budget)"
+for m in "${MODES[@]}"; do
+    IFS=: read -r key _ _ label <<<"$m"
+    printf '%-26s' "$label"
+    for who in plain defendable peer rows; do
+        printf ' %14s' "${C[${key}_$who]} (${B[${key}_$who]}%)"
+        json+=",\"${key}_${who}_cpu_us\":${C[${key}_$who]},\"${key}_${who}_busy_pct\":${B[${key}_$who]}"
+    done
+    printf ' %22s\n' "$(awk -v p="${C[${key}_plain]}" 'BEGIN { printf "%.1f", p / 0.8 }')"
+done
+echo
+echo "In-server, one receipt per transaction (a procedure committing after each; no client), us per transaction:"
+printf '%-26s %12s %12s %12s %12s\n' "" plain defendable peer rows
+printf '%-26s %12s %12s %12s %12s\n' "median of $ROUNDS rounds" "${R[loop_plain]}" "${R[loop_defendable]}" \
+    "${R[loop_peer]}" "${R[loop_rows]}"
+json+=",\"loop_n\":$LOOP_N"
+for who in plain defendable peer rows; do json+=",\"loop_${who}_us\":${R[loop_$who]}"; done
+# At one session a transaction's latency is the client's part plus the server's: 0.8x plain's
+# rate leaves a quarter of plain's latency for everything defendable adds in the server.
+budget=$(awk -v t="${R[c1_plain]}" 'BEGIN { if (t > 0) printf "%.1f", 0.25 * 1e6 / t; else print 0 }')
+echo "1 session: 0.8x plain leaves $budget us per transaction for what defendable adds in the server;" \
+    "the rows alone add $(awk -v r="${R[loop_rows]}" -v p="${R[loop_plain]}" 'BEGIN { printf "%.1f", r - p }') us," \
+    "defendable $(awk -v d="${R[loop_defendable]}" -v p="${R[loop_plain]}" 'BEGIN { printf "%.1f", d - p }') us"
+json+=",\"c1_budget_us\":$budget"
 scaling=$(ratio "${R[c8o8_defendable]}" "${R[c1_defendable]}")
 echo "defendable scaling, 8 sessions over 8 orgs / 1 session: $scaling"
 echo "(DESIGN.md section 8 targets: bulk defendable/plain >= 0.5; defendable/plain >= 0.8 at 1 and 8 sessions; scaling >= 1.6)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Where the time goes: perf profiles of one backend during a bulk append of N receipts (default
-# 200,000) and during verify_ledger of them, printed by library and by function (inclusive).
+# 200,000), during verify_ledger of them, and during N / 10 appends of one receipt per
+# transaction (a procedure committing after each), printed by library and by function (inclusive).
 # Needs perf (linux-perf) and permission to profile other processes (root, or
 # kernel.perf_event_paranoid <= 1). Symbols of the postgres binary itself show only when its
 # debug symbols are installed; the split by library and defendable.so's own functions do not
@@ -36,3 +37,16 @@ profile() {
 }
 profile "SELECT count(*) FROM (SELECT defendable.append_receipt('$org', 'dataset.download', jsonb_build_object('slug', 'census', 'n', i), '{slug}') FROM generate_series(1, $N) i) s" bulk-append
 profile "SELECT * FROM defendable.verify_ledger('$org'); SELECT * FROM defendable.verify_ledger('$org')" verify
+# one receipt per transaction, the shape of the pgbench modes and of the gateway's POST /receipts,
+# without a client: a procedure that commits after every receipt (N / 10 transactions)
+psql -qX -v ON_ERROR_STOP=1 <<'SQL'
+CREATE PROCEDURE profile_loop(o uuid, n int) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..n LOOP
+        PERFORM defendable.append_receipt(o, 'dataset.download',
+                                          jsonb_build_object('slug', 'census', 'n', i), '{slug}');
+        COMMIT;
+    END LOOP;
+END $$;
+SQL
+profile "CALL profile_loop('0190a5e2-1c9f-7b3e-8a41-6f2d9c0e7b16', $((N / 10)))" one-receipt-transactions
